@@ -3,9 +3,21 @@
 //! Nothing here does I/O. Data flows one way through these modules:
 //! facts ([`labels`]) → labels → placement ([`placement`]) → desired objects → status, and
 //! [`explain`] says, requirement by requirement, why a pair is or is not placed.
+//!
+//! - [`selector`]: label selectors with exactly apimachinery's matching and validation.
+//! - [`labels`]: cluster facts → `kommander.mesosphere.io/*` labels.
+//! - [`catalog`]: Federated* objects validated and compiled.
+//! - [`placement`]: the fast decision index; [`explain`]: the reasons.
+//! - [`types`]: the CRDs; [`fleet`] and [`yaml`]: the input files.
 
+pub mod catalog;
+pub mod explain;
 pub mod field;
+pub mod fleet;
+pub mod labels;
+pub mod placement;
 pub mod selector;
 pub mod syntax;
 pub mod types;
 pub mod version;
+pub mod yaml;

@@ -1,0 +1,384 @@
+//! Why an addon is, or is not, on a cluster.
+//!
+//! KubeFed's users most wanted this (kubefed#951: resources silently not propagated). For a
+//! (cluster, addon) pair, [`explain_pair`] lists every placement requirement with the
+//! cluster's actual value; then, for a placed pair, what would still keep the addon from
+//! becoming ready: a Kubernetes version outside the addon's supported range, or a `requires`
+//! that nothing placed on the cluster satisfies (followed down the chain).
+//! [`selection_summary`] condenses one addon over a fleet in the style of Karmada's
+//! scheduler: `1/4 clusters selected: 3 failed <requirement>`.
+//!
+//! This is the slow, wordy path, used on demand; decisions come from the same rules as
+//! [`crate::placement`], and tests hold the two together.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt::{self, Write as _};
+
+use crate::catalog::{Catalog, CatalogAddon, Target};
+use crate::labels::{FEDERATION_ENABLED, KUBERNETES_VERSION, PREFIX};
+use crate::placement::is_placed_plain;
+use crate::selector::{Operator, Requirement, Selector};
+use crate::version::KubeVersion;
+
+/// What explain needs to know about a cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterView {
+    /// The cluster's name.
+    pub name: String,
+    /// Its KubeFedCluster labels (derived).
+    pub labels: BTreeMap<String, String>,
+    /// Its full version, when known; else read from the version label.
+    pub version: Option<KubeVersion>,
+}
+
+impl ClusterView {
+    fn version(&self) -> Option<KubeVersion> {
+        self.version.or_else(|| {
+            let l = self.labels.get(KUBERNETES_VERSION)?;
+            format!("{l}.0").parse().ok()
+        })
+    }
+}
+
+/// One line of an explanation: a requirement and how the cluster fares against it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Check {
+    /// Whether it holds.
+    pub ok: bool,
+    /// The requirement, e.g. `kommander.mesosphere.io/cluster-type NotIn [Konvoy]`.
+    pub requirement: String,
+    /// The cluster's value, e.g. `Konvoy`, `absent`, or the cluster name for a list.
+    pub actual: String,
+    /// A short form of a failure, e.g. `cluster-type=Konvoy`.
+    pub short: String,
+}
+
+/// Why a pair is or is not placed, and what would keep it from becoming ready.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PairExplanation {
+    /// The cluster.
+    pub cluster: String,
+    /// The addon, as kubectl names it (`kubeaddons/reloader`).
+    pub addon: String,
+    /// The placement decision.
+    pub placed: bool,
+    /// Requirement by requirement.
+    pub checks: Vec<Check>,
+    /// For a placed pair: what will keep it pending or failed.
+    pub blocked: Vec<String>,
+}
+
+impl PairExplanation {
+    /// The requirements that do not hold.
+    pub fn unmet(&self) -> Vec<String> {
+        self.checks.iter().filter(|c| !c.ok).map(|c| c.requirement.clone()).collect()
+    }
+
+    fn first_failure(&self) -> Option<&Check> {
+        self.checks.iter().find(|c| !c.ok)
+    }
+}
+
+impl fmt::Display for PairExplanation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verdict = match (self.placed, self.blocked.is_empty()) {
+            (false, _) => "not placed",
+            (true, true) => "placed",
+            (true, false) => "placed, blocked",
+        };
+        writeln!(f, "{} -> {}: {verdict}", self.addon, self.cluster)?;
+        let width = self.checks.iter().map(|c| c.requirement.len()).max().unwrap_or(0);
+        for c in &self.checks {
+            let mark = if c.ok { "ok  " } else { "FAIL" };
+            writeln!(f, "  {mark}  {:<width$}  ({})", c.requirement, c.actual)?;
+        }
+        for b in &self.blocked {
+            writeln!(f, "  blocked: {b}")?;
+        }
+        Ok(())
+    }
+}
+
+fn shown(v: Option<&str>) -> String {
+    match v {
+        None => "absent".into(),
+        Some("") => "\"\"".into(),
+        Some(v) => v.into(),
+    }
+}
+
+fn short_key(key: &str) -> &str {
+    key.strip_prefix(PREFIX).unwrap_or(key)
+}
+
+fn requirement_check(r: &Requirement, labels: &BTreeMap<String, String>) -> Check {
+    let actual = labels.get(&r.key).map(String::as_str);
+    Check {
+        ok: r.matches_value(actual),
+        requirement: r.to_string(),
+        actual: shown(actual),
+        short: match actual {
+            Some(v) => format!("{}={v}", short_key(&r.key)),
+            None => format!("{} absent", short_key(&r.key)),
+        },
+    }
+}
+
+/// The placement checks of one pair, gate first.
+fn checks(addon: &CatalogAddon, cluster: &ClusterView) -> Vec<Check> {
+    let mut out = Vec::new();
+    let enabled = cluster.labels.get(FEDERATION_ENABLED).map(String::as_str);
+    if enabled == Some("false") {
+        let gate = Requirement {
+            key: FEDERATION_ENABLED.into(),
+            operator: Operator::NotIn,
+            values: vec!["false".into()],
+        };
+        out.push(requirement_check(&gate, &cluster.labels));
+    }
+    match &addon.target {
+        Target::Clusters(names) => {
+            let ok = names.iter().any(|n| *n == cluster.name);
+            out.push(Check {
+                ok,
+                requirement: format!("listed in spec.placement.clusters [{}]", names.join(" ")),
+                actual: cluster.name.clone(),
+                short: format!("{} is not in spec.placement.clusters", cluster.name),
+            });
+        }
+        Target::Selector(Selector::Nothing) => out.push(Check {
+            ok: false,
+            requirement: "spec.placement has neither clusters nor clusterSelector".into(),
+            actual: "selects no cluster".into(),
+            short: "it has no placement".into(),
+        }),
+        Target::Selector(Selector::All(reqs)) if reqs.is_empty() => out.push(Check {
+            ok: true,
+            requirement: "clusterSelector {} selects every cluster".into(),
+            actual: cluster.name.clone(),
+            short: String::new(),
+        }),
+        Target::Selector(Selector::All(reqs)) => {
+            out.extend(reqs.iter().map(|r| requirement_check(r, &cluster.labels)));
+        }
+    }
+    out
+}
+
+/// Why a placed addon would fail on this cluster's version, if it would.
+fn version_problem(addon: &CatalogAddon, cluster: &ClusterView) -> Option<String> {
+    let v = cluster.version()?;
+    if let Some(min) = addon.min_version.filter(|b| !b.allows_min(&v)) {
+        return Some(format!("cluster {} runs {v}, below minSupportedVersion {min}", cluster.name));
+    }
+    if let Some(max) = addon.max_version.filter(|b| !b.allows_max(&v)) {
+        return Some(format!("cluster {} runs {v}, above maxSupportedVersion {max}", cluster.name));
+    }
+    None
+}
+
+fn selector_text(s: &Selector) -> String {
+    match s {
+        Selector::Nothing => "nothing".into(),
+        Selector::All(reqs) if reqs.is_empty() => "any addon".into(),
+        Selector::All(reqs) => reqs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+    }
+}
+
+/// What keeps a placed addon from becoming ready on `cluster`; empty when nothing does.
+fn blockers(catalog: &Catalog, cluster: &ClusterView, addon: usize, visiting: &mut HashSet<usize>) -> Vec<String> {
+    let a = &catalog.addons()[addon];
+    let mut out = Vec::new();
+    if let Some(p) = version_problem(a, cluster) {
+        out.push(format!("{p}: the agent will fail {}", a.id.name));
+    }
+    if !visiting.insert(addon) {
+        return vec![format!("{} is part of a requires cycle", a.id.name)];
+    }
+    for req in &a.requires {
+        let candidates: Vec<usize> = (0..catalog.addons().len())
+            .filter(|&j| j != addon && req.matches(&catalog.addons()[j].labels))
+            .collect();
+        let Some(&first) = candidates.first() else {
+            out.push(format!("{} requires {}, which no addon in the catalog provides", a.id.name, selector_text(req)));
+            continue;
+        };
+        let placed: Vec<usize> =
+            candidates.iter().copied().filter(|&j| is_placed_plain(catalog, j, &cluster.name, &cluster.labels)).collect();
+        if placed.is_empty() {
+            let why = checks(&catalog.addons()[first], cluster)
+                .into_iter()
+                .find(|c| !c.ok)
+                .map(|c| c.short)
+                .unwrap_or_default();
+            out.push(format!(
+                "{} requires {}, which is not placed on {}: {why}",
+                a.id.name,
+                catalog.addons()[first].id.name,
+                cluster.name
+            ));
+            continue;
+        }
+        // Satisfied if any placed candidate is itself unblocked.
+        let mut inner = Vec::new();
+        for &j in &placed {
+            let b = blockers(catalog, cluster, j, visiting);
+            if b.is_empty() {
+                inner.clear();
+                break;
+            }
+            inner.push((j, b));
+        }
+        if let Some((j, b)) = inner.first() {
+            out.push(format!(
+                "{} requires {}, which is blocked on {}: {}",
+                a.id.name,
+                catalog.addons()[*j].id.name,
+                cluster.name,
+                b.join("; ")
+            ));
+        }
+    }
+    visiting.remove(&addon);
+    out
+}
+
+/// Explains one (cluster, addon) pair.
+pub fn explain_pair(catalog: &Catalog, cluster: &ClusterView, addon: usize) -> PairExplanation {
+    let a = &catalog.addons()[addon];
+    let checks = checks(a, cluster);
+    let placed = checks.iter().all(|c| c.ok);
+    debug_assert_eq!(placed, is_placed_plain(catalog, addon, &cluster.name, &cluster.labels));
+    let blocked = if placed { blockers(catalog, cluster, addon, &mut HashSet::new()) } else { Vec::new() };
+    PairExplanation { cluster: cluster.name.clone(), addon: a.id.to_string(), placed, checks, blocked }
+}
+
+/// One addon over a fleet: `N/M clusters selected: K failed <requirement>; ...`, reasons
+/// counted by the first requirement each unselected cluster fails, most common first.
+pub fn selection_summary(catalog: &Catalog, clusters: &[ClusterView], addon: usize) -> String {
+    let a = &catalog.addons()[addon];
+    let mut selected = 0;
+    let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+    for c in clusters {
+        match checks(a, c).into_iter().find(|c| !c.ok) {
+            None => selected += 1,
+            Some(f) => *reasons.entry(f.requirement).or_default() += 1,
+        }
+    }
+    let mut out = format!("{selected}/{} clusters selected", clusters.len());
+    let mut sorted: Vec<(String, usize)> = reasons.into_iter().collect();
+    sorted.sort_by(|x, y| y.1.cmp(&x.1).then_with(|| x.0.cmp(&y.0)));
+    for (i, (req, n)) in sorted.iter().enumerate() {
+        let sep = if i == 0 { ": " } else { "; " };
+        let _ = write!(out, "{sep}{n} failed {req}");
+    }
+    out
+}
+
+/// The first failed requirement of a pair, in its short form (`cluster-type=Konvoy`).
+pub fn short_reason(catalog: &Catalog, cluster: &ClusterView, addon: usize) -> Option<String> {
+    explain_pair(catalog, cluster, addon).first_failure().map(|c| c.short.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{CatalogAddon, CatalogObject};
+
+    fn addon(name: &str, spec: serde_json::Value) -> CatalogAddon {
+        let v = serde_json::json!({"apiVersion": "types.kubefed.io/v1beta1", "kind": "FederatedAddon",
+            "metadata": {"name": name, "namespace": "kubeaddons"}, "spec": spec});
+        CatalogAddon::compile(&CatalogObject::Addon(serde_json::from_value(v).expect("object"))).expect("valid")
+    }
+
+    fn cluster(name: &str, labels: &[(&str, &str)]) -> ClusterView {
+        ClusterView {
+            name: name.into(),
+            labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            version: None,
+        }
+    }
+
+    fn federate(key: &str) -> serde_json::Value {
+        serde_json::json!({"key": format!("kommander.mesosphere.io/federate-{key}"), "operator": "In", "values": ["true", "default-true"]})
+    }
+
+    fn fixture() -> Catalog {
+        let non_konvoy = serde_json::json!({"clusterSelector": {"matchExpressions": [
+            {"key": "kommander.mesosphere.io/cluster-type", "operator": "Exists"},
+            {"key": "kommander.mesosphere.io/cluster-type", "operator": "NotIn", "values": ["Konvoy"]}]}});
+        Catalog::new(vec![
+            addon("reloader", serde_json::json!({"template": {"spec": {}}, "placement": non_konvoy})),
+            addon("elasticsearch", serde_json::json!({"template": {"spec": {}},
+                "placement": {"clusterSelector": {"matchExpressions": [federate("elasticsearch")]}}})),
+            addon("kibana", serde_json::json!({
+                "template": {"spec": {"requires": [{"matchLabels": {"kubeaddons.mesosphere.io/name": "elasticsearch"}}],
+                                      "kubernetes": {"maxSupportedVersion": "v1.20"}}},
+                "placement": {"clusterSelector": {"matchExpressions": [federate("kibana")]}}})),
+        ])
+        .expect("unique")
+    }
+
+    #[test]
+    fn explains_requirement_by_requirement() {
+        let c = fixture();
+        let alpha = cluster("alpha", &[("kommander.mesosphere.io/cluster-type", "Konvoy")]);
+        let i = c.find("kubeaddons/reloader").expect("present");
+        let e = explain_pair(&c, &alpha, i);
+        assert!(!e.placed);
+        assert_eq!(
+            e.to_string(),
+            "kubeaddons/reloader -> alpha: not placed\n\
+             \x20 ok    kommander.mesosphere.io/cluster-type Exists          (Konvoy)\n\
+             \x20 FAIL  kommander.mesosphere.io/cluster-type NotIn [Konvoy]  (Konvoy)\n"
+        );
+        assert_eq!(e.unmet(), ["kommander.mesosphere.io/cluster-type NotIn [Konvoy]"]);
+    }
+
+    #[test]
+    fn requires_chain_and_versions() {
+        let c = fixture();
+        let kibana = c.find("kibana").expect("present");
+        let alpha = cluster("alpha", &[
+            ("kommander.mesosphere.io/federate-kibana", "true"),
+            ("kommander.mesosphere.io/federate-elasticsearch", "default-false"),
+            ("kommander.mesosphere.io/kubernetes-version", "v1.20"),
+        ]);
+        let e = explain_pair(&c, &alpha, kibana);
+        assert!(e.placed);
+        assert_eq!(e.blocked, ["kibana requires elasticsearch, which is not placed on alpha: federate-elasticsearch=default-false"]);
+
+        let mut beta = alpha.clone();
+        beta.name = "beta".into();
+        beta.labels.insert("kommander.mesosphere.io/federate-elasticsearch".into(), "true".into());
+        beta.version = Some("v1.21.3".parse().expect("version"));
+        let e = explain_pair(&c, &beta, kibana);
+        assert_eq!(e.blocked, ["cluster beta runs v1.21.3, above maxSupportedVersion v1.20: the agent will fail kibana"]);
+        assert!(e.to_string().starts_with("kubeaddons/kibana -> beta: placed, blocked\n"));
+
+        let mut gamma = beta.clone();
+        gamma.version = Some("v1.20.1".parse().expect("version"));
+        assert!(explain_pair(&c, &gamma, kibana).blocked.is_empty());
+    }
+
+    #[test]
+    fn summary_counts_first_failures() {
+        let c = fixture();
+        let reloader = c.find("reloader").expect("present");
+        let fleet = [
+            cluster("a", &[("kommander.mesosphere.io/cluster-type", "Konvoy")]),
+            cluster("b", &[("kommander.mesosphere.io/cluster-type", "Konvoy")]),
+            cluster("c", &[]),
+            cluster("d", &[("kommander.mesosphere.io/cluster-type", "EKS")]),
+        ];
+        assert_eq!(
+            selection_summary(&c, &fleet, reloader),
+            "1/4 clusters selected: 2 failed kommander.mesosphere.io/cluster-type NotIn [Konvoy]; \
+             1 failed kommander.mesosphere.io/cluster-type Exists"
+        );
+        let off = cluster("e", &[("kommander.mesosphere.io/cluster-type", "EKS"), (FEDERATION_ENABLED, "false")]);
+        let e = explain_pair(&c, &off, reloader);
+        assert!(!e.placed);
+        assert_eq!(e.unmet(), ["kommander.mesosphere.io/federation-enabled NotIn [false]"]);
+    }
+}
