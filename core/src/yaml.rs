@@ -154,9 +154,18 @@ struct HeadMeta {
     namespace: Option<String>,
 }
 
+/// An object and the line (1-based) its document starts on, for later errors.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sourced<T> {
+    /// The object.
+    pub value: T,
+    /// Where its document starts.
+    pub line: u64,
+}
+
 /// Parses a catalog: FederatedAddon and FederatedClusterAddon objects, as `kubectl apply`
 /// takes them. Every document's error is collected, so one run shows them all.
-pub fn parse_catalog(src: &str, origin: &str) -> Result<Vec<CatalogObject>, Vec<LoadError>> {
+pub fn parse_catalog(src: &str, origin: &str) -> Result<Vec<Sourced<CatalogObject>>, Vec<LoadError>> {
     let mut objects = Vec::new();
     let mut errors = Vec::new();
     for doc in split_documents(src) {
@@ -213,7 +222,7 @@ pub fn parse_catalog(src: &str, origin: &str) -> Result<Vec<CatalogObject>, Vec<
             }
         };
         match parsed {
-            Ok(o) => objects.push(o),
+            Ok(value) => objects.push(Sourced { value, line: doc.line_offset + 1 }),
             Err(mut e) => {
                 e.object = object;
                 errors.push(e);
@@ -269,7 +278,8 @@ spec:
         let objs = parse_catalog(&format!("{GOOD}---\n{}", GOOD.replace("cert-manager", "traefik")), "c.yaml")
             .expect("valid");
         assert_eq!(objs.len(), 2);
-        assert_eq!(objs[1].id().name, "traefik");
+        assert_eq!(objs[1].value.id().name, "traefik");
+        assert_eq!(objs[1].line, 11);
     }
 
     fn one_error(src: &str) -> String {

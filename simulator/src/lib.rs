@@ -1,0 +1,7 @@
+//! Flotilla's command line, as a library so that tests drive the same code the binary runs.
+//!
+//! - [`input`]: reading FLEET.yaml and CATALOG.yaml, with errors naming file, line and field.
+//! - [`report`]: `place` and `explain` output.
+
+pub mod input;
+pub mod report;
