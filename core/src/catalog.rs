@@ -15,7 +15,8 @@ use crate::labels::FEDERATE_PREFIX;
 use crate::selector::{LabelSelector, Selector};
 use crate::syntax::{label_key_errors, label_value_errors};
 use crate::types::{
-    ADDON_NAME_LABEL, AddonSpec, FederatedAddon, FederatedAddonSpec, FederatedClusterAddon, REVISION_ANNOTATION,
+    ADDON_NAME_LABEL, AddonSpec, FederatedAddon, FederatedAddonSpec, FederatedClusterAddon,
+    REVISION_ANNOTATION,
 };
 use crate::version::VersionBound;
 
@@ -90,7 +91,11 @@ impl CatalogObject {
                 namespace: Some(a.namespace().unwrap_or_else(|| "default".into())),
                 name: a.name_any(),
             },
-            Self::ClusterAddon(a) => AddonId { kind: AddonKind::FederatedClusterAddon, namespace: None, name: a.name_any() },
+            Self::ClusterAddon(a) => AddonId {
+                kind: AddonKind::FederatedClusterAddon,
+                namespace: None,
+                name: a.name_any(),
+            },
         }
     }
 
@@ -173,7 +178,10 @@ impl CatalogAddon {
         let spec = obj.spec();
         let mut errs = Vec::new();
         if id.name.is_empty() {
-            errs.push(FieldError::required(FieldPath::new("metadata.name"), "name or generateName is required"));
+            errs.push(FieldError::required(
+                FieldPath::new("metadata.name"),
+                "name or generateName is required",
+            ));
         }
 
         let pp = FieldPath::new("spec").child("placement");
@@ -181,12 +189,18 @@ impl CatalogAddon {
             Some(list) if !list.is_empty() => {
                 for (i, c) in list.iter().enumerate() {
                     if c.name.is_empty() {
-                        errs.push(FieldError::required(pp.child("clusters").index(i).child("name"), "must name a cluster"));
+                        errs.push(FieldError::required(
+                            pp.child("clusters").index(i).child("name"),
+                            "must name a cluster",
+                        ));
                     }
                 }
                 Target::Clusters(list.iter().map(|c| c.name.clone()).collect())
             }
-            _ => match Selector::from_wire(spec.placement.cluster_selector.as_ref(), &pp.child("clusterSelector")) {
+            _ => match Selector::from_wire(
+                spec.placement.cluster_selector.as_ref(),
+                &pp.child("clusterSelector"),
+            ) {
                 Ok(s) => Target::Selector(s),
                 Err(e) => {
                     errs.extend(e);
@@ -200,12 +214,23 @@ impl CatalogAddon {
         let mut labels = meta.labels.clone();
         for (k, v) in &meta.labels {
             let lp = tp.child("metadata").child("labels");
-            errs.extend(label_key_errors(k).into_iter().map(|m| FieldError::invalid(lp.clone(), k, m)));
-            errs.extend(label_value_errors(v).into_iter().map(|m| FieldError::invalid(lp.key(k), v, m)));
+            errs.extend(
+                label_key_errors(k)
+                    .into_iter()
+                    .map(|m| FieldError::invalid(lp.clone(), k, m)),
+            );
+            errs.extend(
+                label_value_errors(v)
+                    .into_iter()
+                    .map(|m| FieldError::invalid(lp.key(k), v, m)),
+            );
         }
-        labels.entry(ADDON_NAME_LABEL.into()).or_insert_with(|| id.name.clone());
+        labels
+            .entry(ADDON_NAME_LABEL.into())
+            .or_insert_with(|| id.name.clone());
 
-        let (requires, min_version, max_version) = compile_addon_spec(&spec.template.spec, &tp.child("spec"), &mut errs);
+        let (requires, min_version, max_version) =
+            compile_addon_spec(&spec.template.spec, &tp.child("spec"), &mut errs);
 
         let federate_keys = match &target {
             Target::Selector(s) => {
@@ -220,13 +245,19 @@ impl CatalogAddon {
             }
             Target::Clusters(_) => Vec::new(),
         };
-        let federate_default = match obj.annotations().get(FEDERATE_DEFAULT_ANNOTATION).map(String::as_str) {
+        let federate_default = match obj
+            .annotations()
+            .get(FEDERATE_DEFAULT_ANNOTATION)
+            .map(String::as_str)
+        {
             None => None,
             Some("true") => Some(true),
             Some("false") => Some(false),
             Some(other) => {
                 errs.push(FieldError::invalid(
-                    FieldPath::new("metadata").child("annotations").key(FEDERATE_DEFAULT_ANNOTATION),
+                    FieldPath::new("metadata")
+                        .child("annotations")
+                        .key(FEDERATE_DEFAULT_ANNOTATION),
                     other,
                     "must be \"true\" or \"false\"",
                 ));
@@ -237,7 +268,10 @@ impl CatalogAddon {
         for (i, o) in spec.overrides.iter().enumerate() {
             let op = FieldPath::new("spec").child("overrides").index(i);
             if o.cluster_name.is_empty() {
-                errs.push(FieldError::required(op.child("clusterName"), "must name a cluster"));
+                errs.push(FieldError::required(
+                    op.child("clusterName"),
+                    "must name a cluster",
+                ));
             }
             for (j, co) in o.cluster_overrides.iter().enumerate() {
                 if !co.path.starts_with('/') {
@@ -251,7 +285,10 @@ impl CatalogAddon {
         }
 
         if !errs.is_empty() {
-            return Err(ObjectError { object: format!("{} {id}", id.kind.as_str()), errors: errs });
+            return Err(ObjectError {
+                object: format!("{} {id}", id.kind.as_str()),
+                errors: errs,
+            });
         }
         Ok(Self {
             revision: meta.annotations.get(REVISION_ANNOTATION).cloned(),
@@ -294,14 +331,14 @@ pub fn compile_addon_spec(
     let k = spec.kubernetes.clone().unwrap_or_default();
     let min = bound(&k.min_supported_version, "minSupportedVersion", errs);
     let max = bound(&k.max_supported_version, "maxSupportedVersion", errs);
-    if let (Some(lo), Some(hi)) = (min, max) {
-        if (lo.major, lo.minor) > (hi.major, hi.minor) {
-            errs.push(FieldError::invalid(
-                kp.child("maxSupportedVersion"),
-                &hi.to_string(),
-                format!("must not be below minSupportedVersion {lo}"),
-            ));
-        }
+    if let (Some(lo), Some(hi)) = (min, max)
+        && (lo.major, lo.minor) > (hi.major, hi.minor)
+    {
+        errs.push(FieldError::invalid(
+            kp.child("maxSupportedVersion"),
+            &hi.to_string(),
+            format!("must not be below minSupportedVersion {lo}"),
+        ));
     }
     (requires, min, max)
 }
@@ -385,8 +422,10 @@ mod tests {
 
     #[test]
     fn errors_name_object_and_field() {
-        let o = obj(serde_json::json!({"template": {"spec": {}}, "placement": {"clusterSelector": {
-            "matchExpressions": [{"key": "a", "operator": "Exists"}, {"key": "b", "operator": "In"}]}}}));
+        let o = obj(
+            serde_json::json!({"template": {"spec": {}}, "placement": {"clusterSelector": {
+            "matchExpressions": [{"key": "a", "operator": "Exists"}, {"key": "b", "operator": "In"}]}}}),
+        );
         let e = CatalogAddon::compile(&o).expect_err("invalid");
         assert_eq!(
             e.to_string(),
@@ -397,16 +436,29 @@ mod tests {
 
     #[test]
     fn placement_rules() {
-        let t = |p| CatalogAddon::compile(&obj(serde_json::json!({"template": {"spec": {}}, "placement": p})))
+        let t = |p| {
+            CatalogAddon::compile(&obj(
+                serde_json::json!({"template": {"spec": {}}, "placement": p}),
+            ))
             .expect("valid")
-            .target;
-        assert_eq!(t(serde_json::json!({})), Target::Selector(Selector::Nothing));
-        assert_eq!(t(serde_json::json!({"clusterSelector": {}})), Target::Selector(Selector::All(vec![])));
+            .target
+        };
+        assert_eq!(
+            t(serde_json::json!({})),
+            Target::Selector(Selector::Nothing)
+        );
+        assert_eq!(
+            t(serde_json::json!({"clusterSelector": {}})),
+            Target::Selector(Selector::All(vec![]))
+        );
         assert_eq!(
             t(serde_json::json!({"clusters": [{"name": "a"}], "clusterSelector": {}})),
             Target::Clusters(vec!["a".into()])
         );
-        assert_eq!(t(serde_json::json!({"clusters": [], "clusterSelector": {}})), Target::Selector(Selector::All(vec![])));
+        assert_eq!(
+            t(serde_json::json!({"clusters": [], "clusterSelector": {}})),
+            Target::Selector(Selector::All(vec![]))
+        );
     }
 
     #[test]
@@ -415,23 +467,43 @@ mod tests {
             "template": {"spec": {"kubernetes": {"minSupportedVersion": "v1.x", "maxSupportedVersion": "v1.20"}}},
             "overrides": [{"clusterName": "", "clusterOverrides": [{"path": "spec"}]}]}));
         let e = CatalogAddon::compile(&o).expect_err("invalid").to_string();
-        assert!(e.contains("spec.template.spec.kubernetes.minSupportedVersion: Invalid value: \"v1.x\""), "{e}");
-        assert!(e.contains("spec.overrides[0].clusterName: Required value"), "{e}");
-        assert!(e.contains("spec.overrides[0].clusterOverrides[0].path: Invalid value: \"spec\""), "{e}");
+        assert!(
+            e.contains(
+                "spec.template.spec.kubernetes.minSupportedVersion: Invalid value: \"v1.x\""
+            ),
+            "{e}"
+        );
+        assert!(
+            e.contains("spec.overrides[0].clusterName: Required value"),
+            "{e}"
+        );
+        assert!(
+            e.contains("spec.overrides[0].clusterOverrides[0].path: Invalid value: \"spec\""),
+            "{e}"
+        );
     }
 
     #[test]
     fn federate_keys_and_defaults() {
-        let mut o = obj(serde_json::json!({"template": {"spec": {}}, "placement": {"clusterSelector": {
-            "matchExpressions": [{"key": "kommander.mesosphere.io/federate-kibana", "operator": "In", "values": ["true"]}]}}}));
+        let mut o = obj(
+            serde_json::json!({"template": {"spec": {}}, "placement": {"clusterSelector": {
+            "matchExpressions": [{"key": "kommander.mesosphere.io/federate-kibana", "operator": "In", "values": ["true"]}]}}}),
+        );
         if let CatalogObject::Addon(a) = &mut o {
-            a.metadata.annotations = Some([(FEDERATE_DEFAULT_ANNOTATION.to_string(), "false".to_string())].into());
+            a.metadata.annotations =
+                Some([(FEDERATE_DEFAULT_ANNOTATION.to_string(), "false".to_string())].into());
         }
         let a = CatalogAddon::compile(&o).expect("valid");
         assert_eq!(a.federate_keys, ["kibana"]);
         assert_eq!(a.labels[ADDON_NAME_LABEL], "kibana");
         let c = Catalog::new(vec![a.clone()]).expect("unique");
-        assert_eq!(c.federate_defaults(), [("kibana".to_string(), false)].into());
-        assert!(Catalog::new(vec![a.clone(), a]).is_err(), "duplicates are rejected");
+        assert_eq!(
+            c.federate_defaults(),
+            [("kibana".to_string(), false)].into()
+        );
+        assert!(
+            Catalog::new(vec![a.clone(), a]).is_err(),
+            "duplicates are rejected"
+        );
     }
 }

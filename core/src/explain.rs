@@ -71,7 +71,11 @@ pub struct PairExplanation {
 impl PairExplanation {
     /// The requirements that do not hold.
     pub fn unmet(&self) -> Vec<String> {
-        self.checks.iter().filter(|c| !c.ok).map(|c| c.requirement.clone()).collect()
+        self.checks
+            .iter()
+            .filter(|c| !c.ok)
+            .map(|c| c.requirement.clone())
+            .collect()
     }
 
     fn first_failure(&self) -> Option<&Check> {
@@ -87,7 +91,12 @@ impl fmt::Display for PairExplanation {
             (true, false) => "placed, blocked",
         };
         writeln!(f, "{} -> {}: {verdict}", self.addon, self.cluster)?;
-        let width = self.checks.iter().map(|c| c.requirement.len()).max().unwrap_or(0);
+        let width = self
+            .checks
+            .iter()
+            .map(|c| c.requirement.len())
+            .max()
+            .unwrap_or(0);
         for c in &self.checks {
             let mark = if c.ok { "ok  " } else { "FAIL" };
             writeln!(f, "  {mark}  {:<width$}  ({})", c.requirement, c.actual)?;
@@ -138,7 +147,7 @@ fn checks(addon: &CatalogAddon, cluster: &ClusterView) -> Vec<Check> {
     }
     match &addon.target {
         Target::Clusters(names) => {
-            let ok = names.iter().any(|n| *n == cluster.name);
+            let ok = names.contains(&cluster.name);
             out.push(Check {
                 ok,
                 requirement: format!("listed in spec.placement.clusters [{}]", names.join(" ")),
@@ -169,10 +178,16 @@ fn checks(addon: &CatalogAddon, cluster: &ClusterView) -> Vec<Check> {
 fn version_problem(addon: &CatalogAddon, cluster: &ClusterView) -> Option<String> {
     let v = cluster.version()?;
     if let Some(min) = addon.min_version.filter(|b| !b.allows_min(&v)) {
-        return Some(format!("cluster {} runs {v}, below minSupportedVersion {min}", cluster.name));
+        return Some(format!(
+            "cluster {} runs {v}, below minSupportedVersion {min}",
+            cluster.name
+        ));
     }
     if let Some(max) = addon.max_version.filter(|b| !b.allows_max(&v)) {
-        return Some(format!("cluster {} runs {v}, above maxSupportedVersion {max}", cluster.name));
+        return Some(format!(
+            "cluster {} runs {v}, above maxSupportedVersion {max}",
+            cluster.name
+        ));
     }
     None
 }
@@ -181,12 +196,21 @@ fn selector_text(s: &Selector) -> String {
     match s {
         Selector::Nothing => "nothing".into(),
         Selector::All(reqs) if reqs.is_empty() => "any addon".into(),
-        Selector::All(reqs) => reqs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+        Selector::All(reqs) => reqs
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
     }
 }
 
 /// What keeps a placed addon from becoming ready on `cluster`; empty when nothing does.
-fn blockers(catalog: &Catalog, cluster: &ClusterView, addon: usize, visiting: &mut HashSet<usize>) -> Vec<String> {
+fn blockers(
+    catalog: &Catalog,
+    cluster: &ClusterView,
+    addon: usize,
+    visiting: &mut HashSet<usize>,
+) -> Vec<String> {
     let a = &catalog.addons()[addon];
     let mut out = Vec::new();
     if let Some(p) = version_problem(a, cluster) {
@@ -200,11 +224,18 @@ fn blockers(catalog: &Catalog, cluster: &ClusterView, addon: usize, visiting: &m
             .filter(|&j| j != addon && req.matches(&catalog.addons()[j].labels))
             .collect();
         let Some(&first) = candidates.first() else {
-            out.push(format!("{} requires {}, which no addon in the catalog provides", a.id.name, selector_text(req)));
+            out.push(format!(
+                "{} requires {}, which no addon in the catalog provides",
+                a.id.name,
+                selector_text(req)
+            ));
             continue;
         };
-        let placed: Vec<usize> =
-            candidates.iter().copied().filter(|&j| is_placed_plain(catalog, j, &cluster.name, &cluster.labels)).collect();
+        let placed: Vec<usize> = candidates
+            .iter()
+            .copied()
+            .filter(|&j| is_placed_plain(catalog, j, &cluster.name, &cluster.labels))
+            .collect();
         if placed.is_empty() {
             let why = checks(&catalog.addons()[first], cluster)
                 .into_iter()
@@ -248,9 +279,22 @@ pub fn explain_pair(catalog: &Catalog, cluster: &ClusterView, addon: usize) -> P
     let a = &catalog.addons()[addon];
     let checks = checks(a, cluster);
     let placed = checks.iter().all(|c| c.ok);
-    debug_assert_eq!(placed, is_placed_plain(catalog, addon, &cluster.name, &cluster.labels));
-    let blocked = if placed { blockers(catalog, cluster, addon, &mut HashSet::new()) } else { Vec::new() };
-    PairExplanation { cluster: cluster.name.clone(), addon: a.id.to_string(), placed, checks, blocked }
+    debug_assert_eq!(
+        placed,
+        is_placed_plain(catalog, addon, &cluster.name, &cluster.labels)
+    );
+    let blocked = if placed {
+        blockers(catalog, cluster, addon, &mut HashSet::new())
+    } else {
+        Vec::new()
+    };
+    PairExplanation {
+        cluster: cluster.name.clone(),
+        addon: a.id.to_string(),
+        placed,
+        checks,
+        blocked,
+    }
 }
 
 /// One addon over a fleet: `N/M clusters selected: K failed <requirement>; ...`, reasons
@@ -277,7 +321,9 @@ pub fn selection_summary(catalog: &Catalog, clusters: &[ClusterView], addon: usi
 
 /// The first failed requirement of a pair, in its short form (`cluster-type=Konvoy`).
 pub fn short_reason(catalog: &Catalog, cluster: &ClusterView, addon: usize) -> Option<String> {
-    explain_pair(catalog, cluster, addon).first_failure().map(|c| c.short.clone())
+    explain_pair(catalog, cluster, addon)
+        .first_failure()
+        .map(|c| c.short.clone())
 }
 
 #[cfg(test)]
@@ -288,13 +334,19 @@ mod tests {
     fn addon(name: &str, spec: serde_json::Value) -> CatalogAddon {
         let v = serde_json::json!({"apiVersion": "types.kubefed.io/v1beta1", "kind": "FederatedAddon",
             "metadata": {"name": name, "namespace": "kubeaddons"}, "spec": spec});
-        CatalogAddon::compile(&CatalogObject::Addon(serde_json::from_value(v).expect("object"))).expect("valid")
+        CatalogAddon::compile(&CatalogObject::Addon(
+            serde_json::from_value(v).expect("object"),
+        ))
+        .expect("valid")
     }
 
     fn cluster(name: &str, labels: &[(&str, &str)]) -> ClusterView {
         ClusterView {
             name: name.into(),
-            labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             version: None,
         }
     }
@@ -322,7 +374,10 @@ mod tests {
     #[test]
     fn explains_requirement_by_requirement() {
         let c = fixture();
-        let alpha = cluster("alpha", &[("kommander.mesosphere.io/cluster-type", "Konvoy")]);
+        let alpha = cluster(
+            "alpha",
+            &[("kommander.mesosphere.io/cluster-type", "Konvoy")],
+        );
         let i = c.find("kubeaddons/reloader").expect("present");
         let e = explain_pair(&c, &alpha, i);
         assert!(!e.placed);
@@ -332,29 +387,54 @@ mod tests {
              \x20 ok    kommander.mesosphere.io/cluster-type Exists          (Konvoy)\n\
              \x20 FAIL  kommander.mesosphere.io/cluster-type NotIn [Konvoy]  (Konvoy)\n"
         );
-        assert_eq!(e.unmet(), ["kommander.mesosphere.io/cluster-type NotIn [Konvoy]"]);
+        assert_eq!(
+            e.unmet(),
+            ["kommander.mesosphere.io/cluster-type NotIn [Konvoy]"]
+        );
     }
 
     #[test]
     fn requires_chain_and_versions() {
         let c = fixture();
         let kibana = c.find("kibana").expect("present");
-        let alpha = cluster("alpha", &[
-            ("kommander.mesosphere.io/federate-kibana", "true"),
-            ("kommander.mesosphere.io/federate-elasticsearch", "default-false"),
-            ("kommander.mesosphere.io/kubernetes-version", "v1.20"),
-        ]);
+        let alpha = cluster(
+            "alpha",
+            &[
+                ("kommander.mesosphere.io/federate-kibana", "true"),
+                (
+                    "kommander.mesosphere.io/federate-elasticsearch",
+                    "default-false",
+                ),
+                ("kommander.mesosphere.io/kubernetes-version", "v1.20"),
+            ],
+        );
         let e = explain_pair(&c, &alpha, kibana);
         assert!(e.placed);
-        assert_eq!(e.blocked, ["kibana requires elasticsearch, which is not placed on alpha: federate-elasticsearch=default-false"]);
+        assert_eq!(
+            e.blocked,
+            [
+                "kibana requires elasticsearch, which is not placed on alpha: federate-elasticsearch=default-false"
+            ]
+        );
 
         let mut beta = alpha.clone();
         beta.name = "beta".into();
-        beta.labels.insert("kommander.mesosphere.io/federate-elasticsearch".into(), "true".into());
+        beta.labels.insert(
+            "kommander.mesosphere.io/federate-elasticsearch".into(),
+            "true".into(),
+        );
         beta.version = Some("v1.21.3".parse().expect("version"));
         let e = explain_pair(&c, &beta, kibana);
-        assert_eq!(e.blocked, ["cluster beta runs v1.21.3, above maxSupportedVersion v1.20: the agent will fail kibana"]);
-        assert!(e.to_string().starts_with("kubeaddons/kibana -> beta: placed, blocked\n"));
+        assert_eq!(
+            e.blocked,
+            [
+                "cluster beta runs v1.21.3, above maxSupportedVersion v1.20: the agent will fail kibana"
+            ]
+        );
+        assert!(
+            e.to_string()
+                .starts_with("kubeaddons/kibana -> beta: placed, blocked\n")
+        );
 
         let mut gamma = beta.clone();
         gamma.version = Some("v1.20.1".parse().expect("version"));
@@ -376,9 +456,18 @@ mod tests {
             "1/4 clusters selected: 2 failed kommander.mesosphere.io/cluster-type NotIn [Konvoy]; \
              1 failed kommander.mesosphere.io/cluster-type Exists"
         );
-        let off = cluster("e", &[("kommander.mesosphere.io/cluster-type", "EKS"), (FEDERATION_ENABLED, "false")]);
+        let off = cluster(
+            "e",
+            &[
+                ("kommander.mesosphere.io/cluster-type", "EKS"),
+                (FEDERATION_ENABLED, "false"),
+            ],
+        );
         let e = explain_pair(&c, &off, reloader);
         assert!(!e.placed);
-        assert_eq!(e.unmet(), ["kommander.mesosphere.io/federation-enabled NotIn [false]"]);
+        assert_eq!(
+            e.unmet(),
+            ["kommander.mesosphere.io/federation-enabled NotIn [false]"]
+        );
     }
 }

@@ -71,17 +71,29 @@ pub struct FieldError {
 impl FieldError {
     /// A missing value.
     pub fn required(path: FieldPath, detail: impl Into<String>) -> Self {
-        Self { path, kind: FieldErrorKind::Required, detail: detail.into() }
+        Self {
+            path,
+            kind: FieldErrorKind::Required,
+            detail: detail.into(),
+        }
     }
 
     /// A value that must not be there.
     pub fn forbidden(path: FieldPath, detail: impl Into<String>) -> Self {
-        Self { path, kind: FieldErrorKind::Forbidden, detail: detail.into() }
+        Self {
+            path,
+            kind: FieldErrorKind::Forbidden,
+            detail: detail.into(),
+        }
     }
 
     /// A value that is there but wrong.
     pub fn invalid(path: FieldPath, value: &str, detail: impl Into<String>) -> Self {
-        Self { path, kind: FieldErrorKind::Invalid(value.to_owned()), detail: detail.into() }
+        Self {
+            path,
+            kind: FieldErrorKind::Invalid(value.to_owned()),
+            detail: detail.into(),
+        }
     }
 }
 
@@ -103,17 +115,36 @@ mod tests {
 
     #[test]
     fn paths_print_like_kubectl() {
-        let p = FieldPath::new("spec").child("placement").child("clusterSelector");
-        assert_eq!(p.child("matchExpressions").index(1).child("values").as_str(),
-            "spec.placement.clusterSelector.matchExpressions[1].values");
-        assert_eq!(p.child("matchLabels").key("env").as_str(), "spec.placement.clusterSelector.matchLabels[env]");
+        let p = FieldPath::new("spec")
+            .child("placement")
+            .child("clusterSelector");
+        assert_eq!(
+            p.child("matchExpressions")
+                .index(1)
+                .child("values")
+                .as_str(),
+            "spec.placement.clusterSelector.matchExpressions[1].values"
+        );
+        assert_eq!(
+            p.child("matchLabels").key("env").as_str(),
+            "spec.placement.clusterSelector.matchLabels[env]"
+        );
     }
 
     #[test]
     fn errors_print_like_apimachinery() {
         let p = FieldPath::new("x");
-        assert_eq!(FieldError::required(p.clone(), "must").to_string(), "x: Required value: must");
-        assert_eq!(FieldError::forbidden(p.clone(), "may not").to_string(), "x: Forbidden: may not");
-        assert_eq!(FieldError::invalid(p, "Gt", "bad").to_string(), "x: Invalid value: \"Gt\": bad");
+        assert_eq!(
+            FieldError::required(p.clone(), "must").to_string(),
+            "x: Required value: must"
+        );
+        assert_eq!(
+            FieldError::forbidden(p.clone(), "may not").to_string(),
+            "x: Forbidden: may not"
+        );
+        assert_eq!(
+            FieldError::invalid(p, "Gt", "bad").to_string(),
+            "x: Invalid value: \"Gt\": bad"
+        );
     }
 }

@@ -103,23 +103,50 @@ impl Fleet {
         for (i, c) in self.clusters.iter().enumerate() {
             let p = FieldPath::new("clusters").index(i);
             if c.name.is_empty() {
-                errs.push(FieldError::required(p.child("name"), "every cluster needs a name"));
+                errs.push(FieldError::required(
+                    p.child("name"),
+                    "every cluster needs a name",
+                ));
             } else if !seen.insert((c.namespace(), c.name.as_str())) {
-                errs.push(FieldError::invalid(p.child("name"), &c.name, "duplicate cluster name"));
+                errs.push(FieldError::invalid(
+                    p.child("name"),
+                    &c.name,
+                    "duplicate cluster name",
+                ));
             }
             if let Err(e) = c.kubernetes_version.parse::<KubeVersion>() {
-                errs.push(FieldError::invalid(p.child("kubernetesVersion"), &c.kubernetes_version, e.reason));
+                errs.push(FieldError::invalid(
+                    p.child("kubernetesVersion"),
+                    &c.kubernetes_version,
+                    e.reason,
+                ));
             }
             let lp = p.child("labels");
             for (k, v) in &c.labels {
-                errs.extend(label_key_errors(k).into_iter().map(|m| FieldError::invalid(lp.clone(), k, m)));
-                errs.extend(label_value_errors(v).into_iter().map(|m| FieldError::invalid(lp.key(k), v, m)));
+                errs.extend(
+                    label_key_errors(k)
+                        .into_iter()
+                        .map(|m| FieldError::invalid(lp.clone(), k, m)),
+                );
+                errs.extend(
+                    label_value_errors(v)
+                        .into_iter()
+                        .map(|m| FieldError::invalid(lp.key(k), v, m)),
+                );
             }
             for (j, n) in c.nodes.iter().enumerate() {
                 let np = p.child("nodes").index(j).child("labels");
                 for (k, v) in &n.labels {
-                    errs.extend(label_key_errors(k).into_iter().map(|m| FieldError::invalid(np.clone(), k, m)));
-                    errs.extend(label_value_errors(v).into_iter().map(|m| FieldError::invalid(np.key(k), v, m)));
+                    errs.extend(
+                        label_key_errors(k)
+                            .into_iter()
+                            .map(|m| FieldError::invalid(np.clone(), k, m)),
+                    );
+                    errs.extend(
+                        label_value_errors(v)
+                            .into_iter()
+                            .map(|m| FieldError::invalid(np.key(k), v, m)),
+                    );
                 }
             }
         }
@@ -133,7 +160,8 @@ impl Fleet {
         self.clusters
             .iter()
             .map(|c| {
-                let node_labels: Vec<BTreeMap<String, String>> = c.nodes.iter().map(|n| n.labels.clone()).collect();
+                let node_labels: Vec<BTreeMap<String, String>> =
+                    c.nodes.iter().map(|n| n.labels.clone()).collect();
                 let facts = ClusterFacts {
                     namespace: c.namespace(),
                     name: &c.name,
@@ -144,7 +172,11 @@ impl Fleet {
                 };
                 let d = derive_labels(&facts, &c.labels, &policy, &defaults)?;
                 Ok(ResolvedCluster {
-                    view: ClusterView { name: c.name.clone(), labels: d.labels, version: c.kubernetes_version.parse().ok() },
+                    view: ClusterView {
+                        name: c.name.clone(),
+                        labels: d.labels,
+                        version: c.kubernetes_version.parse().ok(),
+                    },
                     type_conflict: d.type_conflict,
                 })
             })
@@ -161,7 +193,11 @@ mod tests {
         let f = Fleet {
             cluster_type_rules: None,
             clusters: vec![
-                FleetCluster { name: "a".into(), kubernetes_version: "v1.20.1".into(), ..Default::default() },
+                FleetCluster {
+                    name: "a".into(),
+                    kubernetes_version: "v1.20.1".into(),
+                    ..Default::default()
+                },
                 FleetCluster {
                     name: "a".into(),
                     kubernetes_version: "1.20".into(),
@@ -172,8 +208,14 @@ mod tests {
         };
         let errs: Vec<String> = f.validate().iter().map(ToString::to_string).collect();
         assert_eq!(errs.len(), 3, "{errs:?}");
-        assert_eq!(errs[0], "clusters[1].name: Invalid value: \"a\": duplicate cluster name");
-        assert_eq!(errs[1], "clusters[1].kubernetesVersion: Invalid value: \"1.20\": must start with 'v'");
+        assert_eq!(
+            errs[0],
+            "clusters[1].name: Invalid value: \"a\": duplicate cluster name"
+        );
+        assert_eq!(
+            errs[1],
+            "clusters[1].kubernetesVersion: Invalid value: \"1.20\": must start with 'v'"
+        );
         assert!(errs[2].starts_with("clusters[1].labels[env]: Invalid value: \"-x\""));
     }
 }

@@ -66,7 +66,10 @@ pub struct LabelPolicy {
 
 impl Default for LabelPolicy {
     fn default() -> Self {
-        let rule = |l: &str, t: &str| TypeRule { node_label: l.into(), cluster_type: t.into() };
+        let rule = |l: &str, t: &str| TypeRule {
+            node_label: l.into(),
+            cluster_type: t.into(),
+        };
         Self {
             type_rules: vec![
                 rule("konvoy.mesosphere.com/inventory_hostname", "Konvoy"),
@@ -143,7 +146,10 @@ pub enum LabelError {
 }
 
 /// The type the nodes say, by the policy's ordered rules.
-pub fn detect_cluster_type(node_labels: &[BTreeMap<String, String>], policy: &LabelPolicy) -> String {
+pub fn detect_cluster_type(
+    node_labels: &[BTreeMap<String, String>],
+    policy: &LabelPolicy,
+) -> String {
     policy
         .type_rules
         .iter()
@@ -158,7 +164,11 @@ pub fn name_uuid(kind: &str, name: &str) -> Uuid {
 
 /// The value written for an addon's `federate-<key>` label when the user set none.
 pub fn federate_default_value(default_on: bool) -> &'static str {
-    if default_on { "default-true" } else { "default-false" }
+    if default_on {
+        "default-true"
+    } else {
+        "default-false"
+    }
 }
 
 /// Derives a cluster's labels. `federate_defaults` maps each federate key (`kibana` for
@@ -172,14 +182,20 @@ pub fn derive_labels(
     let version: KubeVersion = facts
         .git_version
         .parse()
-        .map_err(|source| LabelError::Version { cluster: facts.name.to_owned(), source })?;
+        .map_err(|source| LabelError::Version {
+            cluster: facts.name.to_owned(),
+            source,
+        })?;
     let mut labels = current.clone();
     let mut type_conflict = None;
 
     let detected = detect_cluster_type(facts.node_labels, policy);
     match current.get(CLUSTER_TYPE) {
         Some(kept) if *kept != detected => {
-            type_conflict = Some(TypeConflict { kept: kept.clone(), detected });
+            type_conflict = Some(TypeConflict {
+                kept: kept.clone(),
+                detected,
+            });
         }
         Some(_) => {}
         None => {
@@ -187,13 +203,23 @@ pub fn derive_labels(
         }
     }
     labels.insert(KUBERNETES_VERSION.into(), version.label());
-    labels.entry(CLUSTER_ID.into()).or_insert_with(|| match facts.uid {
-        Some(uid) => uid.to_owned(),
-        None => name_uuid("cluster", &format!("{}/{}", facts.namespace, facts.name)).to_string(),
-    });
-    labels.entry(FEDERATION_ENABLED.into()).or_insert_with(|| "true".into());
+    labels
+        .entry(CLUSTER_ID.into())
+        .or_insert_with(|| match facts.uid {
+            Some(uid) => uid.to_owned(),
+            None => {
+                name_uuid("cluster", &format!("{}/{}", facts.namespace, facts.name)).to_string()
+            }
+        });
+    labels
+        .entry(FEDERATION_ENABLED.into())
+        .or_insert_with(|| "true".into());
     labels.entry(WORKSPACE_REF.into()).or_insert_with(|| {
-        name_uuid("workspace", facts.workspace.unwrap_or(&policy.default_workspace)).to_string()
+        name_uuid(
+            "workspace",
+            facts.workspace.unwrap_or(&policy.default_workspace),
+        )
+        .to_string()
     });
     if let Some(v) = &policy.kubeaddons_version {
         labels.insert(KUBEADDONS_VERSION.into(), v.clone());
@@ -211,7 +237,10 @@ pub fn derive_labels(
             labels.insert(label, federate_default_value(*on).into());
         }
     }
-    Ok(Derived { labels, type_conflict })
+    Ok(Derived {
+        labels,
+        type_conflict,
+    })
 }
 
 /// Rejects an update of a KubeFedCluster's labels that changes or removes its type
@@ -237,29 +266,58 @@ mod tests {
     use proptest::prelude::*;
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn facts<'a>(nodes: &'a [BTreeMap<String, String>], version: &'a str) -> ClusterFacts<'a> {
-        ClusterFacts { namespace: "kommander", name: "alpha", node_labels: nodes, git_version: version, uid: None, workspace: None }
+        ClusterFacts {
+            namespace: "kommander",
+            name: "alpha",
+            node_labels: nodes,
+            git_version: version,
+            uid: None,
+            workspace: None,
+        }
     }
 
     fn defaults() -> BTreeMap<String, bool> {
-        [("cert-manager".to_string(), true), ("kibana".to_string(), false)].into_iter().collect()
+        [
+            ("cert-manager".to_string(), true),
+            ("kibana".to_string(), false),
+        ]
+        .into_iter()
+        .collect()
     }
 
     #[test]
     fn konvoy_cluster_gets_the_articles_labels() {
-        let nodes = [map(&[("konvoy.mesosphere.com/inventory_hostname", "alpha-cp-0")])];
-        let d = derive_labels(&facts(&nodes, "v1.20.11"), &BTreeMap::new(), &LabelPolicy::default(), &defaults())
-            .expect("derives");
+        let nodes = [map(&[(
+            "konvoy.mesosphere.com/inventory_hostname",
+            "alpha-cp-0",
+        )])];
+        let d = derive_labels(
+            &facts(&nodes, "v1.20.11"),
+            &BTreeMap::new(),
+            &LabelPolicy::default(),
+            &defaults(),
+        )
+        .expect("derives");
         let l = &d.labels;
         assert_eq!(l[CLUSTER_TYPE], "Konvoy");
         assert_eq!(l[KUBERNETES_VERSION], "v1.20");
         assert_eq!(l[FEDERATION_ENABLED], "true");
         assert_eq!(l[KUBEADDONS_VERSION], "v0.26.1");
-        assert_eq!(l["kommander.mesosphere.io/federate-cert-manager"], "default-true");
-        assert_eq!(l["kommander.mesosphere.io/federate-kibana"], "default-false");
+        assert_eq!(
+            l["kommander.mesosphere.io/federate-cert-manager"],
+            "default-true"
+        );
+        assert_eq!(
+            l["kommander.mesosphere.io/federate-kibana"],
+            "default-false"
+        );
         assert!(Uuid::parse_str(&l[CLUSTER_ID]).is_ok());
         assert!(Uuid::parse_str(&l[WORKSPACE_REF]).is_ok());
         assert_eq!(d.type_conflict, None);
@@ -268,30 +326,68 @@ mod tests {
     #[test]
     fn type_rules_are_ordered_and_configurable() {
         let p = LabelPolicy::default();
-        let both = [map(&[("eks.amazonaws.com/nodegroup", "a")]), map(&[("konvoy.mesosphere.com/inventory_hostname", "b")])];
-        assert_eq!(detect_cluster_type(&both, &p), "Konvoy", "Konvoy's rule comes first");
-        assert_eq!(detect_cluster_type(&[map(&[("cloud.google.com/gke-nodepool", "p")])], &p), "GKE");
-        assert_eq!(detect_cluster_type(&[map(&[("kubernetes.azure.com/cluster", "c")])], &p), "AKS");
+        let both = [
+            map(&[("eks.amazonaws.com/nodegroup", "a")]),
+            map(&[("konvoy.mesosphere.com/inventory_hostname", "b")]),
+        ];
+        assert_eq!(
+            detect_cluster_type(&both, &p),
+            "Konvoy",
+            "Konvoy's rule comes first"
+        );
+        assert_eq!(
+            detect_cluster_type(&[map(&[("cloud.google.com/gke-nodepool", "p")])], &p),
+            "GKE"
+        );
+        assert_eq!(
+            detect_cluster_type(&[map(&[("kubernetes.azure.com/cluster", "c")])], &p),
+            "AKS"
+        );
         assert_eq!(detect_cluster_type(&[map(&[("x", "y")])], &p), "Generic");
         assert_eq!(detect_cluster_type(&[], &p), "Generic");
         let custom = LabelPolicy {
-            type_rules: vec![TypeRule { node_label: "node.k3s.io/x".into(), cluster_type: "K3s".into() }],
+            type_rules: vec![TypeRule {
+                node_label: "node.k3s.io/x".into(),
+                cluster_type: "K3s".into(),
+            }],
             ..LabelPolicy::default()
         };
-        assert_eq!(detect_cluster_type(&[map(&[("node.k3s.io/x", "")])], &custom), "K3s");
+        assert_eq!(
+            detect_cluster_type(&[map(&[("node.k3s.io/x", "")])], &custom),
+            "K3s"
+        );
     }
 
     #[test]
     fn cluster_type_never_changes() {
         let konvoy = [map(&[("konvoy.mesosphere.com/inventory_hostname", "a")])];
         let p = LabelPolicy::default();
-        let first = derive_labels(&facts(&konvoy, "v1.20.1"), &BTreeMap::new(), &p, &defaults()).expect("derives");
+        let first = derive_labels(
+            &facts(&konvoy, "v1.20.1"),
+            &BTreeMap::new(),
+            &p,
+            &defaults(),
+        )
+        .expect("derives");
         let eks = [map(&[("eks.amazonaws.com/nodegroup", "a")])];
-        let second = derive_labels(&facts(&eks, "v1.21.0"), &first.labels, &p, &defaults()).expect("derives");
+        let second = derive_labels(&facts(&eks, "v1.21.0"), &first.labels, &p, &defaults())
+            .expect("derives");
         assert_eq!(second.labels[CLUSTER_TYPE], "Konvoy");
-        assert_eq!(second.type_conflict, Some(TypeConflict { kept: "Konvoy".into(), detected: "EKS".into() }));
-        assert_eq!(second.labels[KUBERNETES_VERSION], "v1.21", "the version is refreshed");
-        assert_eq!(second.labels[CLUSTER_ID], first.labels[CLUSTER_ID], "the id is stable");
+        assert_eq!(
+            second.type_conflict,
+            Some(TypeConflict {
+                kept: "Konvoy".into(),
+                detected: "EKS".into()
+            })
+        );
+        assert_eq!(
+            second.labels[KUBERNETES_VERSION], "v1.21",
+            "the version is refreshed"
+        );
+        assert_eq!(
+            second.labels[CLUSTER_ID], first.labels[CLUSTER_ID],
+            "the id is stable"
+        );
 
         let mut edited = first.labels.clone();
         edited.insert(CLUSTER_TYPE.into(), "Generic".into());
@@ -301,8 +397,14 @@ mod tests {
             "cluster alpha: label kommander.mesosphere.io/cluster-type is immutable once set: it is \"Konvoy\" and cannot become \"Generic\""
         );
         edited.remove(CLUSTER_TYPE);
-        assert!(check_cluster_type_change("alpha", &first.labels, &edited).is_err(), "removal is a change too");
-        assert!(check_cluster_type_change("alpha", &BTreeMap::new(), &first.labels).is_ok(), "first set is fine");
+        assert!(
+            check_cluster_type_change("alpha", &first.labels, &edited).is_err(),
+            "removal is a change too"
+        );
+        assert!(
+            check_cluster_type_change("alpha", &BTreeMap::new(), &first.labels).is_ok(),
+            "first set is fine"
+        );
         assert!(check_cluster_type_change("alpha", &first.labels, &first.labels).is_ok());
     }
 
@@ -316,8 +418,13 @@ mod tests {
             (FEDERATION_ENABLED, "false"),
             ("env", "prod"),
         ]);
-        let d = derive_labels(&facts(&[], "v1.28.2+k3s1"), &current, &LabelPolicy::default(), &defaults())
-            .expect("derives");
+        let d = derive_labels(
+            &facts(&[], "v1.28.2+k3s1"),
+            &current,
+            &LabelPolicy::default(),
+            &defaults(),
+        )
+        .expect("derives");
         let l = &d.labels;
         assert_eq!(l["kommander.mesosphere.io/federate-kibana"], "true");
         assert_eq!(l["kommander.mesosphere.io/federate-cert-manager"], "false");
@@ -330,9 +437,18 @@ mod tests {
 
     #[test]
     fn bad_versions_are_errors() {
-        let e = derive_labels(&facts(&[], "1.20"), &BTreeMap::new(), &LabelPolicy::default(), &defaults())
-            .expect_err("rejected");
-        assert!(e.to_string().starts_with("cluster alpha: invalid Kubernetes version \"1.20\""), "{e}");
+        let e = derive_labels(
+            &facts(&[], "1.20"),
+            &BTreeMap::new(),
+            &LabelPolicy::default(),
+            &defaults(),
+        )
+        .expect_err("rejected");
+        assert!(
+            e.to_string()
+                .starts_with("cluster alpha: invalid Kubernetes version \"1.20\""),
+            "{e}"
+        );
     }
 
     proptest! {

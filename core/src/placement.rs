@@ -74,12 +74,15 @@ impl PlacementIndex {
         ix.false_sym = ix.symbol("false");
         for a in catalog.addons() {
             let compiled = match &a.target {
-                Target::Clusters(names) => Compiled::Clusters(names.iter().map(|n| n.as_str().into()).collect()),
+                Target::Clusters(names) => {
+                    Compiled::Clusters(names.iter().map(|n| n.as_str().into()).collect())
+                }
                 Target::Selector(Selector::Nothing) => Compiled::Nothing,
                 Target::Selector(Selector::All(reqs)) => Compiled::All(
                     reqs.iter()
                         .map(|r| {
-                            let mut syms: Vec<u32> = r.values.iter().map(|v| ix.symbol(v)).collect();
+                            let mut syms: Vec<u32> =
+                                r.values.iter().map(|v| ix.symbol(v)).collect();
                             syms.sort_unstable();
                             syms.dedup();
                             let test = match r.operator {
@@ -88,7 +91,10 @@ impl PlacementIndex {
                                 Operator::Exists => Test::Exists,
                                 Operator::DoesNotExist => Test::DoesNotExist,
                             };
-                            Req { slot: ix.slot(&r.key), test }
+                            Req {
+                                slot: ix.slot(&r.key),
+                                test,
+                            }
                         })
                         .collect(),
                 ),
@@ -104,7 +110,9 @@ impl PlacementIndex {
     }
 
     fn symbol(&mut self, value: &str) -> u32 {
-        let n = u32::try_from(self.values.len()).unwrap_or(OTHER - 1).min(OTHER - 1);
+        let n = u32::try_from(self.values.len())
+            .unwrap_or(OTHER - 1)
+            .min(OTHER - 1);
         *self.values.entry(value.into()).or_insert(n)
     }
 
@@ -176,7 +184,9 @@ pub struct AddonSet {
 impl AddonSet {
     /// An empty set able to hold indices below `n`.
     pub fn with_len(n: usize) -> Self {
-        Self { words: vec![0; n.div_ceil(64)] }
+        Self {
+            words: vec![0; n.div_ceil(64)],
+        }
     }
 
     /// Adds `i`.
@@ -189,7 +199,9 @@ impl AddonSet {
 
     /// Whether `i` is in the set.
     pub fn contains(&self, i: usize) -> bool {
-        self.words.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+        self.words
+            .get(i / 64)
+            .is_some_and(|w| w & (1 << (i % 64)) != 0)
     }
 
     /// How many indices the set holds.
@@ -205,13 +217,20 @@ impl AddonSet {
     /// The indices, ascending.
     pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
         self.words.iter().enumerate().flat_map(|(wi, &w)| {
-            (0..64).filter(move |b| w & (1 << b) != 0).map(move |b| wi * 64 + b)
+            (0..64)
+                .filter(move |b| w & (1 << b) != 0)
+                .map(move |b| wi * 64 + b)
         })
     }
 }
 
 /// The plain rule, straight from the catalog: what [`PlacementIndex::is_placed`] must equal.
-pub fn is_placed_plain(catalog: &Catalog, addon: usize, name: &str, labels: &BTreeMap<String, String>) -> bool {
+pub fn is_placed_plain(
+    catalog: &Catalog,
+    addon: usize,
+    name: &str,
+    labels: &BTreeMap<String, String>,
+) -> bool {
     if labels.get(FEDERATION_ENABLED).map(String::as_str) == Some("false") {
         return false;
     }
@@ -234,15 +253,22 @@ mod tests {
         let key = proptest::sample::select(KEYS);
         let vals = proptest::collection::vec(proptest::sample::select(VALUES), 1..3);
         prop_oneof![
-            (key.clone(), vals.clone()).prop_map(|(k, v)| serde_json::json!({"key": k, "operator": "In", "values": v})),
-            (key.clone(), vals).prop_map(|(k, v)| serde_json::json!({"key": k, "operator": "NotIn", "values": v})),
-            key.clone().prop_map(|k| serde_json::json!({"key": k, "operator": "Exists"})),
+            (key.clone(), vals.clone())
+                .prop_map(|(k, v)| serde_json::json!({"key": k, "operator": "In", "values": v})),
+            (key.clone(), vals)
+                .prop_map(|(k, v)| serde_json::json!({"key": k, "operator": "NotIn", "values": v})),
+            key.clone()
+                .prop_map(|k| serde_json::json!({"key": k, "operator": "Exists"})),
             key.prop_map(|k| serde_json::json!({"key": k, "operator": "DoesNotExist"})),
         ]
     }
 
     fn arb_placement() -> impl Strategy<Value = serde_json::Value> {
-        let labels = proptest::collection::btree_map(proptest::sample::select(KEYS), proptest::sample::select(VALUES), 0..2);
+        let labels = proptest::collection::btree_map(
+            proptest::sample::select(KEYS),
+            proptest::sample::select(VALUES),
+            0..2,
+        );
         prop_oneof![
             Just(serde_json::json!({})),
             Just(serde_json::json!({"clusters": [{"name": "c1"}], "clusterSelector": {}})),
@@ -294,7 +320,10 @@ mod tests {
 
     #[test]
     fn federation_disabled_gates_everything() {
-        let c = catalog(&[serde_json::json!({"clusterSelector": {}}), serde_json::json!({"clusters": [{"name": "x"}]})]);
+        let c = catalog(&[
+            serde_json::json!({"clusterSelector": {}}),
+            serde_json::json!({"clusters": [{"name": "x"}]}),
+        ]);
         let ix = PlacementIndex::new(&c);
         let on = ix.row_of(&BTreeMap::new());
         let off = ix.row_of(&[(FEDERATION_ENABLED.to_string(), "false".to_string())].into());

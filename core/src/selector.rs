@@ -116,7 +116,12 @@ impl fmt::Display for Requirement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let list = || self.values.join(" ");
         match self.operator {
-            Operator::Equals => write!(f, "{}={}", self.key, self.values.first().map_or("", String::as_str)),
+            Operator::Equals => write!(
+                f,
+                "{}={}",
+                self.key,
+                self.values.first().map_or("", String::as_str)
+            ),
             Operator::In => write!(f, "{} In [{}]", self.key, list()),
             Operator::NotIn => write!(f, "{} NotIn [{}]", self.key, list()),
             Operator::Exists => write!(f, "{} Exists", self.key),
@@ -136,7 +141,10 @@ pub enum Selector {
 
 impl Selector {
     /// Validates and converts an optional wire selector (`LabelSelectorAsSelector`).
-    pub fn from_wire(sel: Option<&LabelSelector>, path: &FieldPath) -> Result<Self, Vec<FieldError>> {
+    pub fn from_wire(
+        sel: Option<&LabelSelector>,
+        path: &FieldPath,
+    ) -> Result<Self, Vec<FieldError>> {
         match sel {
             None => Ok(Self::Nothing),
             Some(s) => s.to_selector(path),
@@ -166,17 +174,27 @@ impl LabelSelector {
         let mut errs = Vec::new();
         let ml = path.child("matchLabels");
         for (k, v) in self.match_labels.iter().flatten() {
-            errs.extend(label_key_errors(k).into_iter().map(|m| FieldError::invalid(ml.clone(), k, m)));
-            errs.extend(label_value_errors(v).into_iter().map(|m| FieldError::invalid(ml.key(k), v, m)));
+            errs.extend(
+                label_key_errors(k)
+                    .into_iter()
+                    .map(|m| FieldError::invalid(ml.clone(), k, m)),
+            );
+            errs.extend(
+                label_value_errors(v)
+                    .into_iter()
+                    .map(|m| FieldError::invalid(ml.key(k), v, m)),
+            );
         }
         for (i, expr) in self.match_expressions.iter().flatten().enumerate() {
             let p = path.child("matchExpressions").index(i);
             let values = expr.values.as_deref().unwrap_or_default();
             match Operator::parse(&expr.operator) {
-                Some(Operator::In | Operator::NotIn) if values.is_empty() => errs.push(FieldError::required(
-                    p.child("values"),
-                    "must be specified when `operator` is 'In' or 'NotIn'",
-                )),
+                Some(Operator::In | Operator::NotIn) if values.is_empty() => {
+                    errs.push(FieldError::required(
+                        p.child("values"),
+                        "must be specified when `operator` is 'In' or 'NotIn'",
+                    ))
+                }
                 Some(Operator::Exists | Operator::DoesNotExist) if !values.is_empty() => {
                     errs.push(FieldError::forbidden(
                         p.child("values"),
@@ -191,7 +209,9 @@ impl LabelSelector {
                 )),
             }
             errs.extend(
-                label_key_errors(&expr.key).into_iter().map(|m| FieldError::invalid(p.child("key"), &expr.key, m)),
+                label_key_errors(&expr.key)
+                    .into_iter()
+                    .map(|m| FieldError::invalid(p.child("key"), &expr.key, m)),
             );
             for (j, v) in values.iter().enumerate() {
                 errs.extend(
@@ -212,12 +232,22 @@ impl LabelSelector {
         }
         let mut reqs = Vec::new();
         for (k, v) in self.match_labels.iter().flatten() {
-            reqs.push(Requirement { key: k.clone(), operator: Operator::Equals, values: vec![v.clone()] });
+            reqs.push(Requirement {
+                key: k.clone(),
+                operator: Operator::Equals,
+                values: vec![v.clone()],
+            });
         }
         for expr in self.match_expressions.iter().flatten() {
             // Validation above guarantees the operator parses.
-            let Some(operator) = Operator::parse(&expr.operator) else { continue };
-            reqs.push(Requirement { key: expr.key.clone(), operator, values: expr.values.clone().unwrap_or_default() });
+            let Some(operator) = Operator::parse(&expr.operator) else {
+                continue;
+            };
+            reqs.push(Requirement {
+                key: expr.key.clone(),
+                operator,
+                values: expr.values.clone().unwrap_or_default(),
+            });
         }
         Ok(Selector::All(reqs))
     }
@@ -246,7 +276,10 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn expr(key: &str, op: &str, values: Option<&[&str]>) -> LabelSelectorRequirement {
@@ -258,9 +291,12 @@ mod tests {
     }
 
     fn sel(exprs: Vec<LabelSelectorRequirement>) -> Selector {
-        LabelSelector { match_labels: None, match_expressions: Some(exprs) }
-            .to_selector(&FieldPath::new("s"))
-            .expect("valid")
+        LabelSelector {
+            match_labels: None,
+            match_expressions: Some(exprs),
+        }
+        .to_selector(&FieldPath::new("s"))
+        .expect("valid")
     }
 
     /// Every row of apimachinery's `Requirement.Matches` table.
@@ -270,7 +306,13 @@ mod tests {
         let v = labels(&[("k", "v")]);
         let w = labels(&[("k", "w")]);
         let empty_val = labels(&[("k", "")]);
-        let cases: &[(&str, Option<&[&str]>, &BTreeMap<String, String>, bool)] = &[
+        type Case<'a> = (
+            &'a str,
+            Option<&'a [&'a str]>,
+            &'a BTreeMap<String, String>,
+            bool,
+        );
+        let cases: &[Case<'_>] = &[
             ("In", Some(&["v"]), &absent, false),
             ("In", Some(&["v"]), &v, true),
             ("In", Some(&["v"]), &w, false),
@@ -289,73 +331,126 @@ mod tests {
             ("DoesNotExist", None, &empty_val, false),
         ];
         for (op, values, ls, want) in cases {
-            assert_eq!(sel(vec![expr("k", op, *values)]).matches(*ls), *want, "{op} {values:?} on {ls:?}");
+            assert_eq!(
+                sel(vec![expr("k", op, *values)]).matches(*ls),
+                *want,
+                "{op} {values:?} on {ls:?}"
+            );
         }
     }
 
     #[test]
     fn nil_empty_and_contradictions() {
         let ls = labels(&[("a", "1")]);
-        assert!(!Selector::from_wire(None, &FieldPath::new("s")).expect("valid").matches(&ls));
-        let everything = LabelSelector::default().to_selector(&FieldPath::new("s")).expect("valid");
+        assert!(
+            !Selector::from_wire(None, &FieldPath::new("s"))
+                .expect("valid")
+                .matches(&ls)
+        );
+        let everything = LabelSelector::default()
+            .to_selector(&FieldPath::new("s"))
+            .expect("valid");
         assert!(everything.matches(&ls) && everything.matches(&labels(&[])));
         // Same key in both parts, contradicting: matches nothing.
         let contra = LabelSelector {
             match_labels: Some(labels(&[("a", "1")])),
             match_expressions: Some(vec![expr("a", "NotIn", Some(&["1"]))]),
         };
-        assert!(!contra.to_selector(&FieldPath::new("s")).expect("valid").matches(&ls));
+        assert!(
+            !contra
+                .to_selector(&FieldPath::new("s"))
+                .expect("valid")
+                .matches(&ls)
+        );
         // Same key in both parts, agreeing: AND.
         let agree = LabelSelector {
             match_labels: Some(labels(&[("a", "1")])),
             match_expressions: Some(vec![expr("a", "In", Some(&["1", "2"]))]),
         };
-        assert!(agree.to_selector(&FieldPath::new("s")).expect("valid").matches(&ls));
+        assert!(
+            agree
+                .to_selector(&FieldPath::new("s"))
+                .expect("valid")
+                .matches(&ls)
+        );
     }
 
     fn errors(s: LabelSelector) -> Vec<String> {
-        s.validate(&FieldPath::new("spec.placement.clusterSelector")).iter().map(ToString::to_string).collect()
+        s.validate(&FieldPath::new("spec.placement.clusterSelector"))
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 
     /// Every row of apimachinery's validation rules.
     #[test]
     fn validation_table() {
-        let one = |e| LabelSelector { match_labels: None, match_expressions: Some(vec![e]) };
+        let one = |e| LabelSelector {
+            match_labels: None,
+            match_expressions: Some(vec![e]),
+        };
         let p = "spec.placement.clusterSelector.matchExpressions[0]";
         assert_eq!(
             errors(one(expr("k", "In", None))),
-            [format!("{p}.values: Required value: must be specified when `operator` is 'In' or 'NotIn'")]
+            [format!(
+                "{p}.values: Required value: must be specified when `operator` is 'In' or 'NotIn'"
+            )]
         );
         assert_eq!(
             errors(one(expr("k", "NotIn", Some(&[])))),
-            [format!("{p}.values: Required value: must be specified when `operator` is 'In' or 'NotIn'")]
+            [format!(
+                "{p}.values: Required value: must be specified when `operator` is 'In' or 'NotIn'"
+            )]
         );
         assert_eq!(
             errors(one(expr("k", "Exists", Some(&["x"])))),
-            [format!("{p}.values: Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'")]
+            [format!(
+                "{p}.values: Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'"
+            )]
         );
         assert_eq!(
             errors(one(expr("k", "DoesNotExist", Some(&["x"])))),
-            [format!("{p}.values: Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'")]
+            [format!(
+                "{p}.values: Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'"
+            )]
         );
         for op in ["Gt", "Lt", "in", "", "Equals", "="] {
             assert_eq!(
                 errors(one(expr("k", op, Some(&["1"])))),
-                [format!("{p}.operator: Invalid value: {op:?}: not a valid selector operator")]
+                [format!(
+                    "{p}.operator: Invalid value: {op:?}: not a valid selector operator"
+                )]
             );
         }
-        assert!(errors(one(expr("k", "Exists", Some(&[])))).is_empty(), "an empty list is no values");
-        assert!(errors(one(expr("k", "In", Some(&[""])))).is_empty(), "empty string is a valid value");
+        assert!(
+            errors(one(expr("k", "Exists", Some(&[])))).is_empty(),
+            "an empty list is no values"
+        );
+        assert!(
+            errors(one(expr("k", "In", Some(&[""])))).is_empty(),
+            "empty string is a valid value"
+        );
         let bad_key = errors(one(expr("a b", "Exists", None)));
         assert_eq!(bad_key.len(), 1);
-        assert!(bad_key[0].starts_with(&format!("{p}.key: Invalid value: \"a b\": name part must consist")));
+        assert!(bad_key[0].starts_with(&format!(
+            "{p}.key: Invalid value: \"a b\": name part must consist"
+        )));
         let bad_val = errors(one(expr("k", "In", Some(&["ok", "-bad"]))));
         assert_eq!(bad_val.len(), 1);
-        assert!(bad_val[0].starts_with(&format!("{p}.values[1]: Invalid value: \"-bad\": a valid label")));
-        let ml = errors(LabelSelector { match_labels: Some(labels(&[("x/", "v!")])), match_expressions: None });
+        assert!(bad_val[0].starts_with(&format!(
+            "{p}.values[1]: Invalid value: \"-bad\": a valid label"
+        )));
+        let ml = errors(LabelSelector {
+            match_labels: Some(labels(&[("x/", "v!")])),
+            match_expressions: None,
+        });
         assert_eq!(ml.len(), 3, "{ml:?}");
         assert!(ml[0].starts_with("spec.placement.clusterSelector.matchLabels: Invalid value: \"x/\": name part must be non-empty"));
-        assert!(ml[2].starts_with("spec.placement.clusterSelector.matchLabels[x/]: Invalid value: \"v!\""));
+        assert!(
+            ml[2].starts_with(
+                "spec.placement.clusterSelector.matchLabels[x/]: Invalid value: \"v!\""
+            )
+        );
     }
 
     #[test]
@@ -367,8 +462,25 @@ mod tests {
             expr("x", "DoesNotExist", None),
         ]);
         let shown: Vec<String> = s.requirements().iter().map(ToString::to_string).collect();
-        assert_eq!(shown, ["t Exists", "t NotIn [Konvoy]", "v In [v1.16 v1.17]", "x DoesNotExist"]);
-        let eq = LabelSelector { match_labels: Some(labels(&[("env", "prod")])), match_expressions: None };
-        assert_eq!(eq.to_selector(&FieldPath::new("s")).expect("valid").requirements()[0].to_string(), "env=prod");
+        assert_eq!(
+            shown,
+            [
+                "t Exists",
+                "t NotIn [Konvoy]",
+                "v In [v1.16 v1.17]",
+                "x DoesNotExist"
+            ]
+        );
+        let eq = LabelSelector {
+            match_labels: Some(labels(&[("env", "prod")])),
+            match_expressions: None,
+        };
+        assert_eq!(
+            eq.to_selector(&FieldPath::new("s"))
+                .expect("valid")
+                .requirements()[0]
+                .to_string(),
+            "env=prod"
+        );
     }
 }

@@ -10,7 +10,8 @@ pub const DNS1123_SUBDOMAIN_MAX_LEN: usize = 253;
 
 const QUALIFIED_NAME_FMT: &str = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
 const LABEL_VALUE_FMT: &str = "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?";
-const DNS1123_SUBDOMAIN_FMT: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
+const DNS1123_SUBDOMAIN_FMT: &str =
+    "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
 
 fn max_len_error(n: usize) -> String {
     format!("must be no more than {n} characters")
@@ -23,7 +24,8 @@ fn is_qualified_name_part(s: &str) -> bool {
         (Some(f), Some(l)) => {
             f.is_ascii_alphanumeric()
                 && l.is_ascii_alphanumeric()
-                && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+                && b.iter()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
         }
         _ => false,
     }
@@ -75,7 +77,11 @@ pub fn label_key_errors(key: &str) -> Vec<String> {
             if prefix.is_empty() {
                 errs.push("prefix part must be non-empty".to_owned());
             } else {
-                errs.extend(dns1123_subdomain_errors(prefix).into_iter().map(|m| format!("prefix part {m}")));
+                errs.extend(
+                    dns1123_subdomain_errors(prefix)
+                        .into_iter()
+                        .map(|m| format!("prefix part {m}")),
+                );
             }
             *name
         }
@@ -136,19 +142,52 @@ mod tests {
 
     #[test]
     fn keys() {
-        for ok in ["a", "A1", "a.b-c_d", "kommander.mesosphere.io/cluster-type", "x/y", "1", &"a".repeat(63)] {
+        for ok in [
+            "a",
+            "A1",
+            "a.b-c_d",
+            "kommander.mesosphere.io/cluster-type",
+            "x/y",
+            "1",
+            &"a".repeat(63),
+        ] {
             assert!(is_label_key(ok), "{ok} should be valid");
         }
         let long_prefix = format!("{}/a", "a".repeat(254));
-        for bad in ["", "-a", "a-", "a b", "/a", "a/", "a/b/c", "A.com/x", "a..b/x", "é", &"a".repeat(64), &long_prefix] {
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "a b",
+            "/a",
+            "a/",
+            "a/b/c",
+            "A.com/x",
+            "a..b/x",
+            "é",
+            &"a".repeat(64),
+            &long_prefix,
+        ] {
             assert!(!is_label_key(bad), "{bad} should be invalid");
         }
-        assert_eq!(label_key_errors("/a"), vec!["prefix part must be non-empty"]);
+        assert_eq!(
+            label_key_errors("/a"),
+            vec!["prefix part must be non-empty"]
+        );
         let empty_name = label_key_errors("a/");
-        assert_eq!(empty_name.len(), 2, "apimachinery reports both the emptiness and the regex");
+        assert_eq!(
+            empty_name.len(),
+            2,
+            "apimachinery reports both the emptiness and the regex"
+        );
         assert_eq!(empty_name[0], "name part must be non-empty");
-        assert_eq!(label_key_errors(&"a".repeat(64)), vec!["name part must be no more than 63 characters"]);
-        assert!(label_key_errors(&long_prefix)[0].starts_with("prefix part must be no more than 253"));
+        assert_eq!(
+            label_key_errors(&"a".repeat(64)),
+            vec!["name part must be no more than 63 characters"]
+        );
+        assert!(
+            label_key_errors(&long_prefix)[0].starts_with("prefix part must be no more than 253")
+        );
     }
 
     #[test]
@@ -159,6 +198,9 @@ mod tests {
         for bad in ["-a", "a-", "a b", "a/b", ".", &"z".repeat(64)] {
             assert!(!is_label_value(bad), "{bad} should be invalid");
         }
-        assert_eq!(label_value_errors(&"z".repeat(64)), vec!["must be no more than 63 characters"]);
+        assert_eq!(
+            label_value_errors(&"z".repeat(64)),
+            vec!["must be no more than 63 characters"]
+        );
     }
 }

@@ -42,8 +42,8 @@ pub const ADDON_NAME_LABEL: &str = "kubeaddons.mesosphere.io/name";
     status = "KubeFedClusterStatus",
     derive = "PartialEq",
     derive = "Default",
-    printcolumn(name = "AGE", type_ = "date", json_path = ".metadata.creationTimestamp"),
-    printcolumn(name = "READY", type_ = "string", json_path = ".status.conditions[?(@.type=='Ready')].status")
+    printcolumn = r#"{"name":"AGE","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    printcolumn = r#"{"name":"READY","type":"string","jsonPath":".status.conditions[?(@.type=='Ready')].status"}"#
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KubeFedClusterSpec {
@@ -150,9 +150,9 @@ pub enum ConditionStatus {
     status = "AddonStatus",
     derive = "PartialEq",
     derive = "Default",
-    printcolumn(name = "READY", type_ = "boolean", json_path = ".status.ready"),
-    printcolumn(name = "STAGE", type_ = "string", json_path = ".status.stage"),
-    printcolumn(name = "REVISION", type_ = "string", json_path = ".status.revision")
+    printcolumn = r#"{"name":"READY","type":"boolean","jsonPath":".status.ready"}"#,
+    printcolumn = r#"{"name":"STAGE","type":"string","jsonPath":".status.stage"}"#,
+    printcolumn = r#"{"name":"REVISION","type":"string","jsonPath":".status.revision"}"#
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AddonSpec {
@@ -177,9 +177,9 @@ pub struct AddonSpec {
     status = "AddonStatus",
     derive = "PartialEq",
     derive = "Default",
-    printcolumn(name = "READY", type_ = "boolean", json_path = ".status.ready"),
-    printcolumn(name = "STAGE", type_ = "string", json_path = ".status.stage"),
-    printcolumn(name = "REVISION", type_ = "string", json_path = ".status.revision")
+    printcolumn = r#"{"name":"READY","type":"boolean","jsonPath":".status.ready"}"#,
+    printcolumn = r#"{"name":"STAGE","type":"string","jsonPath":".status.stage"}"#,
+    printcolumn = r#"{"name":"REVISION","type":"string","jsonPath":".status.revision"}"#
 )]
 #[serde(transparent)]
 pub struct ClusterAddonSpec(pub AddonSpec);
@@ -247,7 +247,7 @@ pub enum Stage {
     status = "FederatedStatus",
     derive = "PartialEq",
     derive = "Default",
-    printcolumn(name = "AGE", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn = r#"{"name":"AGE","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FederatedAddonSpec {
@@ -270,7 +270,7 @@ pub struct FederatedAddonSpec {
     status = "FederatedStatus",
     derive = "PartialEq",
     derive = "Default",
-    printcolumn(name = "AGE", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn = r#"{"name":"AGE","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(transparent)]
 pub struct FederatedClusterAddonSpec(pub FederatedAddonSpec);
@@ -461,7 +461,10 @@ mod tests {
     #[test]
     fn crds_have_the_articles_names_and_columns() {
         let crds = crds();
-        let names: Vec<_> = crds.iter().map(|c| c.metadata.name.clone().unwrap_or_default()).collect();
+        let names: Vec<_> = crds
+            .iter()
+            .map(|c| c.metadata.name.clone().unwrap_or_default())
+            .collect();
         assert_eq!(
             names,
             [
@@ -489,7 +492,8 @@ mod tests {
 
     #[test]
     fn cluster_scoped_specs_share_the_wire_shape() {
-        let json = serde_json::json!({"template": {"spec": {}}, "placement": {"clusterSelector": {}}});
+        let json =
+            serde_json::json!({"template": {"spec": {}}, "placement": {"clusterSelector": {}}});
         let a: FederatedAddonSpec = serde_json::from_value(json.clone()).expect("namespaced");
         let c: FederatedClusterAddonSpec = serde_json::from_value(json).expect("cluster");
         assert_eq!(a, c.0);

@@ -21,7 +21,9 @@ pub struct KubeVersion {
 
 /// Why a version string was rejected.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("invalid Kubernetes version {input:?}: {reason} (expected e.g. v1.20.11, v1.27.3-eks-a5565ad or v1.28.2+k3s1)")]
+#[error(
+    "invalid Kubernetes version {input:?}: {reason} (expected e.g. v1.20.11, v1.27.3-eks-a5565ad or v1.28.2+k3s1)"
+)]
 pub struct VersionError {
     /// What was given.
     pub input: String,
@@ -30,13 +32,19 @@ pub struct VersionError {
 }
 
 fn err(input: &str, reason: &'static str) -> VersionError {
-    VersionError { input: input.to_owned(), reason }
+    VersionError {
+        input: input.to_owned(),
+        reason,
+    }
 }
 
 /// A decimal number without sign or leading zeros, as semver wants.
 fn number(s: &str, input: &str) -> Result<u32, VersionError> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(err(input, "each of major, minor and patch must be a number"));
+        return Err(err(
+            input,
+            "each of major, minor and patch must be a number",
+        ));
     }
     if s.len() > 1 && s.starts_with('0') {
         return Err(err(input, "numbers must not have leading zeros"));
@@ -49,20 +57,34 @@ impl FromStr for KubeVersion {
 
     /// Parses a `gitVersion`: `v` + `MAJOR.MINOR.PATCH` + optional `-pre` / `+build` suffix.
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        let rest = input.strip_prefix('v').ok_or_else(|| err(input, "must start with 'v'"))?;
+        let rest = input
+            .strip_prefix('v')
+            .ok_or_else(|| err(input, "must start with 'v'"))?;
         let core_end = rest.find(['-', '+']).unwrap_or(rest.len());
         let (core, suffix) = rest.split_at(core_end);
         if suffix.len() == 1 {
             return Err(err(input, "empty pre-release or build suffix"));
         }
-        if !suffix.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'.')) {
-            return Err(err(input, "suffix may only hold letters, digits, '-', '+' and '.'"));
+        if !suffix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'.'))
+        {
+            return Err(err(
+                input,
+                "suffix may only hold letters, digits, '-', '+' and '.'",
+            ));
         }
         let mut parts = core.split('.');
-        let (Some(ma), Some(mi), Some(pa), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        let (Some(ma), Some(mi), Some(pa), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Err(err(input, "expected MAJOR.MINOR.PATCH"));
         };
-        Ok(Self { major: number(ma, input)?, minor: number(mi, input)?, patch: number(pa, input)? })
+        Ok(Self {
+            major: number(ma, input)?,
+            minor: number(mi, input)?,
+            patch: number(pa, input)?,
+        })
     }
 }
 
@@ -98,10 +120,16 @@ impl FromStr for VersionBound {
         let rest = input.strip_prefix('v').unwrap_or(input);
         let parts: Vec<&str> = rest.split('.').collect();
         match parts.as_slice() {
-            [ma, mi] => Ok(Self { major: number(ma, input)?, minor: number(mi, input)?, patch: None }),
-            [ma, mi, pa] => {
-                Ok(Self { major: number(ma, input)?, minor: number(mi, input)?, patch: Some(number(pa, input)?) })
-            }
+            [ma, mi] => Ok(Self {
+                major: number(ma, input)?,
+                minor: number(mi, input)?,
+                patch: None,
+            }),
+            [ma, mi, pa] => Ok(Self {
+                major: number(ma, input)?,
+                minor: number(mi, input)?,
+                patch: Some(number(pa, input)?),
+            }),
             _ => Err(err(input, "expected MAJOR.MINOR or MAJOR.MINOR.PATCH")),
         }
     }
@@ -152,10 +180,26 @@ mod tests {
 
     #[test]
     fn rejects_guesses() {
-        for s in ["", "1.20.11", "v1.20", "v1", "v1.20.11.4", "v1.2x.1", "v01.20.1", "v1.20.-1", "v1.20.1-",
-            "v1.20.1 ", " v1.20.1", "v1.20.1_x", "v99999999999.1.1", "V1.20.1"]
-        {
-            assert!(s.parse::<KubeVersion>().is_err(), "{s:?} should be rejected");
+        for s in [
+            "",
+            "1.20.11",
+            "v1.20",
+            "v1",
+            "v1.20.11.4",
+            "v1.2x.1",
+            "v01.20.1",
+            "v1.20.-1",
+            "v1.20.1-",
+            "v1.20.1 ",
+            " v1.20.1",
+            "v1.20.1_x",
+            "v99999999999.1.1",
+            "V1.20.1",
+        ] {
+            assert!(
+                s.parse::<KubeVersion>().is_err(),
+                "{s:?} should be rejected"
+            );
         }
         let e = "1.20".parse::<KubeVersion>().expect_err("no v");
         assert!(e.to_string().contains("must start with 'v'"), "{e}");
@@ -165,9 +209,19 @@ mod tests {
     fn bounds() {
         let v: KubeVersion = "v1.20.11".parse().expect("valid");
         let b = |s: &str| s.parse::<VersionBound>().expect(s);
-        assert!(b("v1.16").allows_min(&v) && b("v1.20").allows_min(&v) && !b("v1.21").allows_min(&v));
-        assert!(b("v1.20").allows_max(&v) && !b("v1.19").allows_max(&v) && !b("v1.20.10").allows_max(&v));
-        assert!(b("1.20.11").allows_max(&v) && b("v1.20.11").allows_min(&v) && !b("v1.20.12").allows_min(&v));
+        assert!(
+            b("v1.16").allows_min(&v) && b("v1.20").allows_min(&v) && !b("v1.21").allows_min(&v)
+        );
+        assert!(
+            b("v1.20").allows_max(&v)
+                && !b("v1.19").allows_max(&v)
+                && !b("v1.20.10").allows_max(&v)
+        );
+        assert!(
+            b("1.20.11").allows_max(&v)
+                && b("v1.20.11").allows_min(&v)
+                && !b("v1.20.12").allows_min(&v)
+        );
         assert!("v1".parse::<VersionBound>().is_err() && "v1.x".parse::<VersionBound>().is_err());
     }
 

@@ -8,8 +8,8 @@
 
 use std::fmt;
 
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use crate::catalog::CatalogObject;
 use crate::types::{FederatedAddon, FederatedClusterAddon};
@@ -63,20 +63,33 @@ pub fn split_documents(src: &str) -> Vec<Document<'_>> {
         if let Some(rest) = line.strip_prefix("---") {
             let rest = rest.trim();
             if rest.is_empty() || rest.starts_with('#') {
-                docs.push(Document { text: &src[start..pos], line_offset: start_line });
+                docs.push(Document {
+                    text: &src[start..pos],
+                    line_offset: start_line,
+                });
                 start = pos + line.len();
                 start_line = line_no + 1;
             }
         }
         pos += line.len();
     }
-    docs.push(Document { text: &src[start..], line_offset: start_line });
-    docs.retain(|d| d.text.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')));
+    docs.push(Document {
+        text: &src[start..],
+        line_offset: start_line,
+    });
+    docs.retain(|d| {
+        d.text
+            .lines()
+            .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+    });
     docs
 }
 
 /// Parses one document strictly into `T`. Errors carry lines relative to the stream.
-pub fn parse_document<T: DeserializeOwned>(doc: Document<'_>, origin: &str) -> Result<T, LoadError> {
+pub fn parse_document<T: DeserializeOwned>(
+    doc: Document<'_>,
+    origin: &str,
+) -> Result<T, LoadError> {
     let mut unknown: Vec<(String, String)> = Vec::new();
     let base = |line: Option<u64>, column: Option<u64>, message: String| LoadError {
         origin: origin.to_owned(),
@@ -108,7 +121,11 @@ pub fn parse_document<T: DeserializeOwned>(doc: Document<'_>, origin: &str) -> R
                 Some(path) if !path.is_empty() && path != "." => format!("{path}: {msg}"),
                 _ => msg,
             };
-            return Err(base(loc.map(|l| l.line()), loc.map(|l| l.column()), message));
+            return Err(base(
+                loc.map(|l| l.line()),
+                loc.map(|l| l.column()),
+                message,
+            ));
         }
         Ok(v) => v,
     };
@@ -165,7 +182,10 @@ pub struct Sourced<T> {
 
 /// Parses a catalog: FederatedAddon and FederatedClusterAddon objects, as `kubectl apply`
 /// takes them. Every document's error is collected, so one run shows them all.
-pub fn parse_catalog(src: &str, origin: &str) -> Result<Vec<Sourced<CatalogObject>>, Vec<LoadError>> {
+pub fn parse_catalog(
+    src: &str,
+    origin: &str,
+) -> Result<Vec<Sourced<CatalogObject>>, Vec<LoadError>> {
     let mut objects = Vec::new();
     let mut errors = Vec::new();
     for doc in split_documents(src) {
@@ -185,7 +205,10 @@ pub fn parse_catalog(src: &str, origin: &str) -> Result<Vec<Sourced<CatalogObjec
                     continue;
                 }
                 Ok(_) => {
-                    errors.push(at("expected a Kubernetes object (a mapping with apiVersion and kind)".into(), None));
+                    errors.push(at(
+                        "expected a Kubernetes object (a mapping with apiVersion and kind)".into(),
+                        None,
+                    ));
                     continue;
                 }
             },
@@ -199,18 +222,29 @@ pub fn parse_catalog(src: &str, origin: &str) -> Result<Vec<Sourced<CatalogObjec
             None => format!("{kind} {name}"),
         });
         let want_group = "types.kubefed.io/v1beta1";
-        if head.api_version.as_deref() != Some(want_group) && matches!(kind.as_str(), "FederatedAddon" | "FederatedClusterAddon") {
+        if head.api_version.as_deref() != Some(want_group)
+            && matches!(kind.as_str(), "FederatedAddon" | "FederatedClusterAddon")
+        {
             errors.push(at(
-                format!("apiVersion: Unsupported value: {:?}: supported values: \"{want_group}\"", head.api_version.unwrap_or_default()),
+                format!(
+                    "apiVersion: Unsupported value: {:?}: supported values: \"{want_group}\"",
+                    head.api_version.unwrap_or_default()
+                ),
                 object,
             ));
             continue;
         }
         let parsed = match kind.as_str() {
-            "FederatedAddon" => parse_document::<FederatedAddon>(doc, origin).map(CatalogObject::Addon),
-            "FederatedClusterAddon" => parse_document::<FederatedClusterAddon>(doc, origin).map(CatalogObject::ClusterAddon),
+            "FederatedAddon" => {
+                parse_document::<FederatedAddon>(doc, origin).map(CatalogObject::Addon)
+            }
+            "FederatedClusterAddon" => parse_document::<FederatedClusterAddon>(doc, origin)
+                .map(CatalogObject::ClusterAddon),
             "" => {
-                errors.push(at("kind: Required value: every object needs a kind".into(), object));
+                errors.push(at(
+                    "kind: Required value: every object needs a kind".into(),
+                    object,
+                ));
                 continue;
             }
             other => {
@@ -222,14 +256,21 @@ pub fn parse_catalog(src: &str, origin: &str) -> Result<Vec<Sourced<CatalogObjec
             }
         };
         match parsed {
-            Ok(value) => objects.push(Sourced { value, line: doc.line_offset + 1 }),
+            Ok(value) => objects.push(Sourced {
+                value,
+                line: doc.line_offset + 1,
+            }),
             Err(mut e) => {
                 e.object = object;
                 errors.push(e);
             }
         }
     }
-    if errors.is_empty() { Ok(objects) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(objects)
+    } else {
+        Err(errors)
+    }
 }
 
 /// Parses a single-document file strictly into `T`.
@@ -237,7 +278,13 @@ pub fn parse_single<T: DeserializeOwned>(src: &str, origin: &str) -> Result<T, L
     let docs = split_documents(src);
     match docs.as_slice() {
         [doc] => parse_document(*doc, origin),
-        [] => Err(LoadError { origin: origin.into(), line: None, column: None, object: None, message: "the file is empty".into() }),
+        [] => Err(LoadError {
+            origin: origin.into(),
+            line: None,
+            column: None,
+            object: None,
+            message: "the file is empty".into(),
+        }),
         [_, second, ..] => Err(LoadError {
             origin: origin.into(),
             line: Some(second.line_offset + 1),
@@ -257,7 +304,13 @@ mod tests {
         let src = "---\na: 1\n--- # comment\n# only a comment\n---\nb: 2\n---x: not a separator\n";
         let docs = split_documents(src);
         assert_eq!(docs.len(), 2);
-        assert_eq!(docs[0], Document { text: "a: 1\n", line_offset: 1 });
+        assert_eq!(
+            docs[0],
+            Document {
+                text: "a: 1\n",
+                line_offset: 1
+            }
+        );
         assert_eq!(docs[1].line_offset, 5);
         assert!(docs[1].text.contains("---x"));
     }
@@ -275,8 +328,11 @@ spec:
 
     #[test]
     fn parses_objects() {
-        let objs = parse_catalog(&format!("{GOOD}---\n{}", GOOD.replace("cert-manager", "traefik")), "c.yaml")
-            .expect("valid");
+        let objs = parse_catalog(
+            &format!("{GOOD}---\n{}", GOOD.replace("cert-manager", "traefik")),
+            "c.yaml",
+        )
+        .expect("valid");
         assert_eq!(objs.len(), 2);
         assert_eq!(objs[1].value.id().name, "traefik");
         assert_eq!(objs[1].line, 11);
@@ -290,19 +346,34 @@ spec:
 
     #[test]
     fn errors_carry_file_line_object_and_field() {
-        let second = format!("{GOOD}---\n{}", GOOD.replace("clusterSelector: {}", "clusterSelectr: {}"));
+        let second = format!(
+            "{GOOD}---\n{}",
+            GOOD.replace("clusterSelector: {}", "clusterSelectr: {}")
+        );
         assert_eq!(
             one_error(&second),
             "c.yaml:19:5: FederatedClusterAddon cert-manager: spec.placement.clusterSelectr: unknown field `clusterSelectr`, expected one of clusters, clusterSelector"
         );
         let meta = GOOD.replace("  name: cert-manager", "  name: cert-manager\n  nmae: x");
-        assert_eq!(one_error(&meta), "c.yaml:5: FederatedClusterAddon cert-manager: metadata.nmae: unknown field `nmae`");
+        assert_eq!(
+            one_error(&meta),
+            "c.yaml:5: FederatedClusterAddon cert-manager: metadata.nmae: unknown field `nmae`"
+        );
         let top = GOOD.replace("spec:\n  template", "specc: 1\nspec:\n  template");
-        assert_eq!(one_error(&top), "c.yaml:5: FederatedClusterAddon cert-manager: specc: unknown field `specc`");
+        assert_eq!(
+            one_error(&top),
+            "c.yaml:5: FederatedClusterAddon cert-manager: specc: unknown field `specc`"
+        );
         let kind = GOOD.replace("kind: FederatedClusterAddon", "kind: Deployment");
-        assert!(one_error(&kind).starts_with("c.yaml:1: Deployment cert-manager: kind: Unsupported value: \"Deployment\""));
+        assert!(one_error(&kind).starts_with(
+            "c.yaml:1: Deployment cert-manager: kind: Unsupported value: \"Deployment\""
+        ));
         let syntax = GOOD.replace("spec: {}", "spec: {");
-        assert!(one_error(&syntax).starts_with("c.yaml:"), "{}", one_error(&syntax));
+        assert!(
+            one_error(&syntax).starts_with("c.yaml:"),
+            "{}",
+            one_error(&syntax)
+        );
         let typ = GOOD.replace("clusterSelector: {}", "clusterSelector: [1]");
         let t = one_error(&typ);
         assert!(t.starts_with("c.yaml:9:"), "{t}");
@@ -311,7 +382,18 @@ spec:
 
     #[test]
     fn never_panics_on_garbage() {
-        for src in ["", "---", ":", "[", "a: [b", "- 1\n- 2", "kind: 3", "\u{0}", "a: &x [*x]", "!!binary x"] {
+        for src in [
+            "",
+            "---",
+            ":",
+            "[",
+            "a: [b",
+            "- 1\n- 2",
+            "kind: 3",
+            "\u{0}",
+            "a: &x [*x]",
+            "!!binary x",
+        ] {
             let _ = parse_catalog(src, "x");
             let _ = parse_single::<serde_json::Value>(src, "x");
         }

@@ -12,7 +12,8 @@ use flotilla_core::yaml::{parse_catalog, parse_single};
 pub struct InputError(pub Vec<String>);
 
 fn read(path: &Path) -> Result<String, InputError> {
-    std::fs::read_to_string(path).map_err(|e| InputError(vec![format!("{}: cannot read: {e}", path.display())]))
+    std::fs::read_to_string(path)
+        .map_err(|e| InputError(vec![format!("{}: cannot read: {e}", path.display())]))
 }
 
 /// Reads and compiles a catalog file; every invalid object is reported, each field error on
@@ -26,7 +27,11 @@ pub fn load_catalog(path: &Path) -> Result<Catalog, InputError> {
     for o in &objects {
         match CatalogAddon::compile(&o.value) {
             Ok(a) => addons.push(a),
-            Err(e) => lines.extend(e.errors.iter().map(|fe| format!("{origin}:{}: {}: {fe}", o.line, e.object))),
+            Err(e) => lines.extend(
+                e.errors
+                    .iter()
+                    .map(|fe| format!("{origin}:{}: {}: {fe}", o.line, e.object)),
+            ),
         }
     }
     if !lines.is_empty() {
@@ -38,16 +43,22 @@ pub fn load_catalog(path: &Path) -> Result<Catalog, InputError> {
 /// Reads and validates a fleet file.
 pub fn load_fleet(path: &Path) -> Result<Fleet, InputError> {
     let origin = path.display().to_string();
-    let fleet: Fleet = parse_single(&read(path)?, &origin).map_err(|e| InputError(vec![e.to_string()]))?;
+    let fleet: Fleet =
+        parse_single(&read(path)?, &origin).map_err(|e| InputError(vec![e.to_string()]))?;
     let errs = fleet.validate();
     if !errs.is_empty() {
-        return Err(InputError(errs.iter().map(|e| format!("{origin}: {e}")).collect()));
+        return Err(InputError(
+            errs.iter().map(|e| format!("{origin}: {e}")).collect(),
+        ));
     }
     Ok(fleet)
 }
 
 /// Loads both files and derives every cluster's labels, as the manager would at attach.
-pub fn load_world(fleet: &Path, catalog: &Path) -> Result<(Catalog, Vec<ResolvedCluster>), InputError> {
+pub fn load_world(
+    fleet: &Path,
+    catalog: &Path,
+) -> Result<(Catalog, Vec<ResolvedCluster>), InputError> {
     // Report problems in both files in one go.
     let (f, c) = (load_fleet(fleet), load_catalog(catalog));
     let (f, c) = match (f, c) {

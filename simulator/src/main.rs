@@ -61,7 +61,11 @@ enum Format {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     match cli.command {
-        Command::Place { fleet, catalog, output } => {
+        Command::Place {
+            fleet,
+            catalog,
+            output,
+        } => {
             let (catalog, clusters) = input::load_world(&fleet, &catalog)?;
             for w in report::warnings(&clusters) {
                 eprintln!("{w}");
@@ -72,7 +76,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             stdout.write_all(text.as_bytes())?;
         }
-        Command::Explain { fleet, catalog, cluster, addon } => {
+        Command::Explain {
+            fleet,
+            catalog,
+            cluster,
+            addon,
+        } => {
             let (catalog, clusters) = input::load_world(&fleet, &catalog)?;
             for w in report::warnings(&clusters) {
                 eprintln!("{w}");
@@ -96,7 +105,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // Broken pipes (`| head`) are not errors worth a message.
-            if e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) {
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            {
                 return ExitCode::SUCCESS;
             }
             eprintln!("error: {e:#}");

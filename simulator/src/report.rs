@@ -42,14 +42,21 @@ pub fn warnings(clusters: &[ResolvedCluster]) -> Vec<String> {
 }
 
 /// One JSON object per line per (cluster, addon).
-pub fn place_json(catalog: &Catalog, clusters: &[ResolvedCluster]) -> Result<String, serde_json::Error> {
+pub fn place_json(
+    catalog: &Catalog,
+    clusters: &[ResolvedCluster],
+) -> Result<String, serde_json::Error> {
     let index = PlacementIndex::new(catalog);
     let mut out = String::new();
     for c in clusters {
         let row = index.row_of(&c.view.labels);
         for (i, a) in catalog.addons().iter().enumerate() {
             let placed = index.is_placed(&row, &c.view.name, i);
-            let unmet = if placed { Vec::new() } else { explain_pair(catalog, &c.view, i).unmet() };
+            let unmet = if placed {
+                Vec::new()
+            } else {
+                explain_pair(catalog, &c.view, i).unmet()
+            };
             let d = Decision {
                 cluster: &c.view.name,
                 kind: a.id.kind.as_str(),
@@ -68,23 +75,46 @@ pub fn place_json(catalog: &Catalog, clusters: &[ResolvedCluster]) -> Result<Str
 /// A table: one row per cluster with its type, version and placed addons.
 pub fn place_table(catalog: &Catalog, clusters: &[ResolvedCluster]) -> String {
     let index = PlacementIndex::new(catalog);
-    let mut rows = vec![["CLUSTER".to_string(), "TYPE".into(), "VERSION".into(), "PLACED".into(), "ADDONS".into()]];
+    let mut rows = vec![[
+        "CLUSTER".to_string(),
+        "TYPE".into(),
+        "VERSION".into(),
+        "PLACED".into(),
+        "ADDONS".into(),
+    ]];
     for c in clusters {
         let set = index.place(&index.row_of(&c.view.labels), &c.view.name);
-        let names: Vec<&str> = set.iter().map(|i| catalog.addons()[i].id.name.as_str()).collect();
+        let names: Vec<&str> = set
+            .iter()
+            .map(|i| catalog.addons()[i].id.name.as_str())
+            .collect();
         let label = |k: &str| c.view.labels.get(k).cloned().unwrap_or_else(|| "-".into());
         rows.push([
             c.view.name.clone(),
             label(CLUSTER_TYPE),
             label(KUBERNETES_VERSION),
             format!("{}/{}", set.len(), catalog.addons().len()),
-            if names.is_empty() { "-".into() } else { names.join(" ") },
+            if names.is_empty() {
+                "-".into()
+            } else {
+                names.join(" ")
+            },
         ]);
     }
-    let widths: Vec<usize> = (0..5).map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..5)
+        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
     let mut out = String::new();
     for r in &rows {
-        let line: Vec<String> = (0..5).map(|i| if i == 4 { r[i].clone() } else { format!("{:<w$}", r[i], w = widths[i]) }).collect();
+        let line: Vec<String> = (0..5)
+            .map(|i| {
+                if i == 4 {
+                    r[i].clone()
+                } else {
+                    format!("{:<w$}", r[i], w = widths[i])
+                }
+            })
+            .collect();
         let _ = writeln!(out, "{}", line.join("  ").trim_end());
     }
     out
@@ -101,14 +131,20 @@ pub fn explain(
     let addons: Vec<usize> = match addon {
         Some(a) => vec![catalog.find(a).ok_or_else(|| {
             let known: Vec<String> = catalog.addons().iter().map(|x| x.id.to_string()).collect();
-            format!("no addon {a:?} in the catalog; it has: {}", known.join(", "))
+            format!(
+                "no addon {a:?} in the catalog; it has: {}",
+                known.join(", ")
+            )
         })?],
         None => (0..catalog.addons().len()).collect(),
     };
     let selected: Vec<&ClusterView> = match cluster {
         Some(name) => vec![views.iter().find(|v| v.name == name).ok_or_else(|| {
             let known: Vec<&str> = views.iter().map(|v| v.name.as_str()).collect();
-            format!("no cluster {name:?} in the fleet; it has: {}", known.join(", "))
+            format!(
+                "no cluster {name:?} in the fleet; it has: {}",
+                known.join(", ")
+            )
         })?],
         None => views.iter().collect(),
     };
@@ -116,13 +152,23 @@ pub fn explain(
     if cluster.is_none() && addon.is_none() {
         // Fleet overview: one summary line per addon.
         for &a in &addons {
-            let _ = writeln!(out, "{}: {}", catalog.addons()[a].id, selection_summary(catalog, &views, a));
+            let _ = writeln!(
+                out,
+                "{}: {}",
+                catalog.addons()[a].id,
+                selection_summary(catalog, &views, a)
+            );
         }
         return Ok(out);
     }
     for &a in &addons {
         if cluster.is_none() {
-            let _ = writeln!(out, "{}: {}", catalog.addons()[a].id, selection_summary(catalog, &views, a));
+            let _ = writeln!(
+                out,
+                "{}: {}",
+                catalog.addons()[a].id,
+                selection_summary(catalog, &views, a)
+            );
         }
         for v in &selected {
             let _ = write!(out, "{}", explain_pair(catalog, v, a));

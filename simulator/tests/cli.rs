@@ -8,12 +8,19 @@ fn examples() -> PathBuf {
 }
 
 fn sim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_flotilla-sim")).args(args).output().expect("flotilla-sim runs")
+    Command::new(env!("CARGO_BIN_EXE_flotilla-sim"))
+        .args(args)
+        .output()
+        .expect("flotilla-sim runs")
 }
 
 fn ok(args: &[&str]) -> String {
     let out = sim(args);
-    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
@@ -28,7 +35,12 @@ fn failing(args: &[&str]) -> String {
 
 fn world() -> [String; 4] {
     let e = examples();
-    ["--fleet".into(), e.join("fleet.yaml").display().to_string(), "--catalog".into(), e.join("catalog.yaml").display().to_string()]
+    [
+        "--fleet".into(),
+        e.join("fleet.yaml").display().to_string(),
+        "--catalog".into(),
+        e.join("catalog.yaml").display().to_string(),
+    ]
 }
 
 fn with<'a>(cmd: &'a str, w: &'a [String; 4], extra: &[&'a str]) -> Vec<&'a str> {
@@ -42,18 +54,35 @@ fn with<'a>(cmd: &'a str, w: &'a [String; 4], extra: &[&'a str]) -> Vec<&'a str>
 fn place_json_follows_the_article() {
     let w = world();
     let out = ok(&with("place", &w, &["-o", "json"]));
-    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
     assert_eq!(lines.len(), 3 * 16, "one line per (cluster, addon)");
-    let find = |c: &str, n: &str| lines.iter().find(|l| l["cluster"] == c && l["name"] == n).expect("present").clone();
+    let find = |c: &str, n: &str| {
+        lines
+            .iter()
+            .find(|l| l["cluster"] == c && l["name"] == n)
+            .expect("present")
+            .clone()
+    };
     let alpha_cm = find("alpha", "cert-manager");
     assert_eq!(alpha_cm["kind"], "FederatedClusterAddon");
     assert_eq!(alpha_cm["namespace"], serde_json::Value::Null);
-    assert_eq!(alpha_cm["placed"], false, "Konvoy never gets cert-manager, even with federate-cert-manager=true");
-    assert_eq!(alpha_cm["unmet"], serde_json::json!(["kommander.mesosphere.io/cluster-type NotIn [Konvoy]"]));
+    assert_eq!(
+        alpha_cm["placed"], false,
+        "Konvoy never gets cert-manager, even with federate-cert-manager=true"
+    );
+    assert_eq!(
+        alpha_cm["unmet"],
+        serde_json::json!(["kommander.mesosphere.io/cluster-type NotIn [Konvoy]"])
+    );
     assert_eq!(find("beta", "cert-manager")["placed"], true);
     assert_eq!(
         find("gamma", "cert-manager")["unmet"],
-        serde_json::json!(["kommander.mesosphere.io/kubernetes-version In [v1.16 v1.17 v1.18 v1.19 v1.20]"])
+        serde_json::json!([
+            "kommander.mesosphere.io/kubernetes-version In [v1.16 v1.17 v1.18 v1.19 v1.20]"
+        ])
     );
     let reloader = find("alpha", "reloader");
     assert_eq!(reloader["namespace"], "kubeaddons");
@@ -67,7 +96,10 @@ fn place_table_has_a_row_per_cluster() {
     let out = ok(&with("place", &w, &[]));
     let rows: Vec<&str> = out.lines().collect();
     assert!(rows[0].starts_with("CLUSTER") && rows[0].contains("PLACED"));
-    assert!(rows[1].starts_with("alpha") && rows[1].contains("Konvoy") && rows[1].contains("6/16"), "{out}");
+    assert!(
+        rows[1].starts_with("alpha") && rows[1].contains("Konvoy") && rows[1].contains("6/16"),
+        "{out}"
+    );
     assert!(!rows[1].contains("cert-manager"));
     assert!(rows[2].starts_with("beta") && rows[2].contains("cert-manager"));
 }
@@ -75,7 +107,11 @@ fn place_table_has_a_row_per_cluster() {
 #[test]
 fn explain_says_why_requirement_by_requirement() {
     let w = world();
-    let out = ok(&with("explain", &w, &["--cluster", "alpha", "--addon", "cert-manager"]));
+    let out = ok(&with(
+        "explain",
+        &w,
+        &["--cluster", "alpha", "--addon", "cert-manager"],
+    ));
     assert_eq!(
         out,
         "cert-manager -> alpha: not placed
@@ -87,9 +123,7 @@ fn explain_says_why_requirement_by_requirement() {
     );
     let kibana = ok(&with("explain", &w, &["--addon", "kubeaddons/kibana"]));
     assert!(kibana.starts_with("kubeaddons/kibana: 2/3 clusters selected: 1 failed kommander.mesosphere.io/cluster-type NotIn [Konvoy]\n"), "{kibana}");
-    assert!(kibana.contains(
-        "kubeaddons/kibana -> gamma: placed, blocked\n"
-    ));
+    assert!(kibana.contains("kubeaddons/kibana -> gamma: placed, blocked\n"));
     assert!(kibana.contains(
         "  blocked: kibana requires elasticsearch, which is not placed on gamma: federate-elasticsearch=default-false\n"
     ));
@@ -102,9 +136,15 @@ fn explain_says_why_requirement_by_requirement() {
 fn unknown_names_list_what_exists() {
     let w = world();
     let e = failing(&with("explain", &w, &["--cluster", "delta"]));
-    assert!(e.contains("no cluster \"delta\" in the fleet; it has: alpha, beta, gamma"), "{e}");
+    assert!(
+        e.contains("no cluster \"delta\" in the fleet; it has: alpha, beta, gamma"),
+        "{e}"
+    );
     let e = failing(&with("explain", &w, &["--addon", "kubeaddons/nope"]));
-    assert!(e.contains("no addon \"kubeaddons/nope\" in the catalog"), "{e}");
+    assert!(
+        e.contains("no addon \"kubeaddons/nope\" in the catalog"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -118,40 +158,91 @@ fn bad_input_names_file_line_object_and_field() {
         p.display().to_string()
     };
 
-    let missing = failing(&["place", "--fleet", &fleet, "--catalog", "/nonexistent/catalog.yaml"]);
-    assert!(missing.contains("/nonexistent/catalog.yaml: cannot read"), "{missing}");
+    let missing = failing(&[
+        "place",
+        "--fleet",
+        &fleet,
+        "--catalog",
+        "/nonexistent/catalog.yaml",
+    ]);
+    assert!(
+        missing.contains("/nonexistent/catalog.yaml: cannot read"),
+        "{missing}"
+    );
 
-    let gt = write("gt.yaml", &catalog.replacen("operator: NotIn", "operator: Gt", 1));
+    let gt = write(
+        "gt.yaml",
+        &catalog.replacen("operator: NotIn", "operator: Gt", 1),
+    );
     let e = failing(&["place", "--fleet", &fleet, "--catalog", &gt]);
     assert!(e.contains(&format!("{gt}:")), "{e}");
     assert!(e.contains("FederatedAddon kubeaddons/elasticsearch: spec.placement.clusterSelector.matchExpressions[1].operator: Invalid value: \"Gt\": not a valid selector operator"), "{e}");
 
-    let syntax = write("syntax.yaml", &catalog.replacen("operator: Exists", "operator: [Exists", 1));
+    let syntax = write(
+        "syntax.yaml",
+        &catalog.replacen("operator: Exists", "operator: [Exists", 1),
+    );
     let e = failing(&["place", "--fleet", &fleet, "--catalog", &syntax]);
-    assert!(e.contains(&format!("{syntax}:261:14: spec.placement.clusterSelector.matchExpressions[0].operator:")), "{e}");
+    assert!(
+        e.contains(&format!(
+            "{syntax}:261:14: spec.placement.clusterSelector.matchExpressions[0].operator:"
+        )),
+        "{e}"
+    );
 
-    let unknown = write("unknown.yaml", &catalog.replacen("clusterSelector:", "clusterSelecter:", 1));
+    let unknown = write(
+        "unknown.yaml",
+        &catalog.replacen("clusterSelector:", "clusterSelecter:", 1),
+    );
     let e = failing(&["place", "--fleet", &fleet, "--catalog", &unknown]);
-    assert!(e.contains("unknown field `clusterSelecter`") && e.contains("spec.placement.clusterSelecter"), "{e}");
+    assert!(
+        e.contains("unknown field `clusterSelecter`")
+            && e.contains("spec.placement.clusterSelecter"),
+        "{e}"
+    );
 
-    let kind = write("kind.yaml", &catalog.replacen("kind: FederatedAddon", "kind: FederatedThing", 1));
+    let kind = write(
+        "kind.yaml",
+        &catalog.replacen("kind: FederatedAddon", "kind: FederatedThing", 1),
+    );
     let e = failing(&["place", "--fleet", &fleet, "--catalog", &kind]);
     assert!(e.contains(":7: FederatedThing kommander-system/kommander-kubeaddons-kommander-karma-proxy: kind: Unsupported value"), "{e}");
 
-    let bad_fleet = write("fleet.yaml", "clusters:\n  - name: a\n    kubernetesVersion: 1.20\n");
-    let e = failing(&["place", "--fleet", &bad_fleet, "--catalog", &examples().join("catalog.yaml").display().to_string()]);
+    let bad_fleet = write(
+        "fleet.yaml",
+        "clusters:\n  - name: a\n    kubernetesVersion: 1.20\n",
+    );
+    let e = failing(&[
+        "place",
+        "--fleet",
+        &bad_fleet,
+        "--catalog",
+        &examples().join("catalog.yaml").display().to_string(),
+    ]);
     assert!(e.contains("clusters[0].kubernetesVersion"), "{e}");
 
-    let type_err = write("fleet2.yaml", "clusters:\n  - name: a\n    kubernetesVersion: v1.20.1\n    nodes: 3\n");
+    let type_err = write(
+        "fleet2.yaml",
+        "clusters:\n  - name: a\n    kubernetesVersion: v1.20.1\n    nodes: 3\n",
+    );
     let e = failing(&["place", "--fleet", &type_err, "--catalog", &gt]);
-    assert!(e.contains(&format!("{type_err}:4:")) && e.contains("clusters[0].nodes"), "{e}");
-    assert!(e.contains("Gt"), "both files' problems are reported together: {e}");
+    assert!(
+        e.contains(&format!("{type_err}:4:")) && e.contains("clusters[0].nodes"),
+        "{e}"
+    );
+    assert!(
+        e.contains("Gt"),
+        "both files' problems are reported together: {e}"
+    );
 }
 
 #[test]
 fn crds_print_as_yaml() {
     let out = ok(&["crds"]);
-    let docs: Vec<&str> = out.split("---\n").filter(|d| !d.trim().is_empty()).collect();
+    let docs: Vec<&str> = out
+        .split("---\n")
+        .filter(|d| !d.trim().is_empty())
+        .collect();
     assert_eq!(docs.len(), 5);
     assert!(out.contains("name: kubefedclusters.core.kubefed.io"));
     assert!(out.contains("name: clusteraddons.kubeaddons.mesosphere.io"));
