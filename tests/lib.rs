@@ -15,7 +15,8 @@ pub fn examples() -> PathBuf {
 pub fn article_catalog() -> Catalog {
     let text = std::fs::read_to_string(examples().join("catalog.yaml"))
         .unwrap_or_else(|e| panic!("catalog: {e}"));
-    let objects = parse_catalog(&text, "catalog.yaml").unwrap_or_else(|e| panic!("{e:?}"));
+    let (objects, errors) = parse_catalog(&text, "catalog.yaml");
+    assert!(errors.is_empty(), "{errors:?}");
     let addons = objects
         .iter()
         .map(|o| CatalogAddon::compile(&o.value).unwrap_or_else(|e| panic!("{e}")))

@@ -14,11 +14,9 @@ const ARTICLE_CATALOG: &str = include_str!("../../docs/examples/catalog.yaml");
 
 /// The article's 16 addons plus 4 that select on user labels (env, region, team), 20 in all.
 pub fn catalog20() -> Catalog {
-    let mut objects: Vec<CatalogObject> = parse_catalog(ARTICLE_CATALOG, "catalog.yaml")
-        .unwrap_or_else(|e| panic!("the example catalog parses: {e:?}"))
-        .into_iter()
-        .map(|s| s.value)
-        .collect();
+    let (parsed, errors) = parse_catalog(ARTICLE_CATALOG, "catalog.yaml");
+    assert!(errors.is_empty(), "the example catalog parses: {errors:?}");
+    let mut objects: Vec<CatalogObject> = parsed.into_iter().map(|s| s.value).collect();
     let extra = [
         (
             "team-dashboards",

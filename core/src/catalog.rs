@@ -364,22 +364,6 @@ impl Catalog {
         Ok(Self { addons })
     }
 
-    /// Compiles objects, collecting every object's errors.
-    pub fn compile(objects: &[CatalogObject]) -> Result<Self, Vec<String>> {
-        let mut ok = Vec::new();
-        let mut errs = Vec::new();
-        for o in objects {
-            match CatalogAddon::compile(o) {
-                Ok(a) => ok.push(a),
-                Err(e) => errs.push(e.to_string()),
-            }
-        }
-        if !errs.is_empty() {
-            return Err(errs);
-        }
-        Self::new(ok).map_err(|e| vec![e.to_string()])
-    }
-
     /// The addons, sorted by identity.
     pub fn addons(&self) -> &[CatalogAddon] {
         &self.addons

@@ -181,11 +181,9 @@ pub struct Sourced<T> {
 }
 
 /// Parses a catalog: FederatedAddon and FederatedClusterAddon objects, as `kubectl apply`
-/// takes them. Every document's error is collected, so one run shows them all.
-pub fn parse_catalog(
-    src: &str,
-    origin: &str,
-) -> Result<Vec<Sourced<CatalogObject>>, Vec<LoadError>> {
+/// takes them. Returns the objects that parsed and every other document's error, so that one
+/// run shows all problems (callers validate the parsed objects too).
+pub fn parse_catalog(src: &str, origin: &str) -> (Vec<Sourced<CatalogObject>>, Vec<LoadError>) {
     let mut objects = Vec::new();
     let mut errors = Vec::new();
     for doc in split_documents(src) {
@@ -266,11 +264,7 @@ pub fn parse_catalog(
             }
         }
     }
-    if errors.is_empty() {
-        Ok(objects)
-    } else {
-        Err(errors)
-    }
+    (objects, errors)
 }
 
 /// Parses a single-document file strictly into `T`.
@@ -328,18 +322,18 @@ spec:
 
     #[test]
     fn parses_objects() {
-        let objs = parse_catalog(
+        let (objs, errs) = parse_catalog(
             &format!("{GOOD}---\n{}", GOOD.replace("cert-manager", "traefik")),
             "c.yaml",
-        )
-        .expect("valid");
+        );
+        assert!(errs.is_empty(), "{errs:?}");
         assert_eq!(objs.len(), 2);
         assert_eq!(objs[1].value.id().name, "traefik");
         assert_eq!(objs[1].line, 11);
     }
 
     fn one_error(src: &str) -> String {
-        let e = parse_catalog(src, "c.yaml").expect_err("invalid");
+        let (_, e) = parse_catalog(src, "c.yaml");
         assert_eq!(e.len(), 1, "{e:?}");
         e[0].to_string()
     }

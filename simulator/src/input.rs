@@ -20,10 +20,9 @@ fn read(path: &Path) -> Result<String, InputError> {
 /// its own line as `FILE:LINE: Kind namespace/name: field: problem`.
 pub fn load_catalog(path: &Path) -> Result<Catalog, InputError> {
     let origin = path.display().to_string();
-    let objects = parse_catalog(&read(path)?, &origin)
-        .map_err(|errs| InputError(errs.iter().map(ToString::to_string).collect()))?;
+    let (objects, parse_errors) = parse_catalog(&read(path)?, &origin);
     let mut addons = Vec::new();
-    let mut lines = Vec::new();
+    let mut lines: Vec<String> = parse_errors.iter().map(ToString::to_string).collect();
     for o in &objects {
         match CatalogAddon::compile(&o.value) {
             Ok(a) => addons.push(a),
