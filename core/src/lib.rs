@@ -10,12 +10,14 @@
 //! - [`placement`]: the fast decision index; [`explain`]: the reasons.
 //! - [`types`]: the CRDs; [`fleet`] and [`yaml`]: the input files.
 
+pub mod backoff;
 pub mod catalog;
 pub mod explain;
 pub mod field;
 pub mod fleet;
 pub mod labels;
 pub mod placement;
+pub mod render;
 pub mod selector;
 pub mod syntax;
 pub mod types;

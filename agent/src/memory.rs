@@ -1,0 +1,456 @@
+//! A simulated member cluster, in memory: the embedded default, and the simulator's fake
+//! clusters.
+//!
+//! It behaves like an API server where it matters to the reconcilers: generations move only
+//! on spec changes, deletion waits for finalizers, status is a separate write, and every
+//! change ticks a watch. Faults are injected per call (latency with jitter, 500 / 429 / 409
+//! at configured rates, the whole member unreachable or unhealthy). Readiness of applied
+//! manifests comes from a stage model in the spirit of KWOK: per kind, a delay with jitter
+//! and a failure share, drawn from the member's own seeded RNG so runs replay exactly.
+//!
+//! Writes are counted per actor (manager vs agent) for the simulator's report.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use flotilla_core::catalog::AddonId;
+use flotilla_core::render::DesiredAddon;
+use flotilla_core::types::AddonStatus;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::member::{MemberAddon, MemberCluster, MemberError, Readiness, manifest_key};
+
+/// How long an applied object of one kind takes to become ready, and how often it fails.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Stage {
+    /// Mean delay before ready (or failed).
+    pub delay: Duration,
+    /// Uniform jitter added on top: `[0, jitter)`.
+    pub jitter: Duration,
+    /// Share of applies that fail (0.0 to 1.0).
+    pub fail_share: f64,
+}
+
+impl Stage {
+    /// Ready at once, never failing.
+    pub const INSTANT: Stage = Stage {
+        delay: Duration::ZERO,
+        jitter: Duration::ZERO,
+        fail_share: 0.0,
+    };
+}
+
+/// How a simulated member behaves.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Behavior {
+    /// Latency of every API call.
+    pub latency: Duration,
+    /// Uniform jitter on latency.
+    pub latency_jitter: Duration,
+    /// Share of calls answered 500.
+    pub error_rate: f64,
+    /// Share of calls answered 429.
+    pub throttle_rate: f64,
+    /// Share of writes answered 409.
+    pub conflict_rate: f64,
+    /// Stage per manifest kind; kinds not listed use `default_stage`.
+    pub stages: BTreeMap<String, Stage>,
+    /// Stage of kinds not listed.
+    pub default_stage: Stage,
+}
+
+impl Default for Behavior {
+    fn default() -> Self {
+        Self {
+            latency: Duration::ZERO,
+            latency_jitter: Duration::ZERO,
+            error_rate: 0.0,
+            throttle_rate: 0.0,
+            conflict_rate: 0.0,
+            stages: BTreeMap::new(),
+            default_stage: Stage::INSTANT,
+        }
+    }
+}
+
+/// Writes made to a member, by who made them.
+#[derive(Debug, Default)]
+pub struct WriteCounts {
+    /// Addon creates and updates by the manager.
+    pub manager_applies: AtomicU64,
+    /// Addon deletions by the manager.
+    pub manager_deletes: AtomicU64,
+    /// Status writes by the agent.
+    pub agent_status: AtomicU64,
+    /// Finalizer writes by the agent.
+    pub agent_finalizers: AtomicU64,
+    /// Manifest applies and deletions by the agent.
+    pub agent_manifests: AtomicU64,
+}
+
+impl WriteCounts {
+    /// Writes the manager made.
+    pub fn manager(&self) -> u64 {
+        self.manager_applies.load(Ordering::Relaxed) + self.manager_deletes.load(Ordering::Relaxed)
+    }
+
+    /// Writes the agent made.
+    pub fn agent(&self) -> u64 {
+        self.agent_status.load(Ordering::Relaxed)
+            + self.agent_finalizers.load(Ordering::Relaxed)
+            + self.agent_manifests.load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Debug)]
+struct ManifestState {
+    content: Value,
+    settles_at: Instant,
+    fails: bool,
+}
+
+#[derive(Debug)]
+struct Inner {
+    git_version: String,
+    nodes: Vec<BTreeMap<String, String>>,
+    reachable: bool,
+    healthy: bool,
+    behavior: Behavior,
+    rng: StdRng,
+    addons: BTreeMap<AddonId, MemberAddon>,
+    manifests: BTreeMap<(AddonId, String), ManifestState>,
+}
+
+/// A simulated member cluster.
+#[derive(Debug)]
+pub struct MemoryMember {
+    name: String,
+    inner: Mutex<Inner>,
+    changes: watch::Sender<u64>,
+    /// Writes made to this member.
+    pub writes: WriteCounts,
+}
+
+impl MemoryMember {
+    /// A healthy, reachable member.
+    pub fn new(
+        name: impl Into<String>,
+        git_version: impl Into<String>,
+        nodes: Vec<BTreeMap<String, String>>,
+        behavior: Behavior,
+        seed: u64,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            name: name.into(),
+            inner: Mutex::new(Inner {
+                git_version: git_version.into(),
+                nodes,
+                reachable: true,
+                healthy: true,
+                behavior,
+                rng: StdRng::seed_from_u64(seed),
+                addons: BTreeMap::new(),
+                manifests: BTreeMap::new(),
+            }),
+            changes: watch::channel(0).0,
+            writes: WriteCounts::default(),
+        })
+    }
+
+    /// The member's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock would be a bug in this file; keep serving.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn tick(&self) {
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    /// Cuts the member off (a partition) or brings it back.
+    pub fn set_reachable(&self, reachable: bool) {
+        self.lock().reachable = reachable;
+    }
+
+    /// Makes `/healthz` answer something other than "ok" (or "ok" again).
+    pub fn set_healthy(&self, healthy: bool) {
+        self.lock().healthy = healthy;
+    }
+
+    /// Upgrades (or downgrades) the member's Kubernetes.
+    pub fn set_version(&self, git_version: impl Into<String>) {
+        self.lock().git_version = git_version.into();
+    }
+
+    /// Replaces the node list.
+    pub fn set_nodes(&self, nodes: Vec<BTreeMap<String, String>>) {
+        self.lock().nodes = nodes;
+    }
+
+    /// Replaces the fault and stage behavior.
+    pub fn set_behavior(&self, behavior: Behavior) {
+        self.lock().behavior = behavior;
+    }
+
+    /// A copy of every addon object (for invariants and reports; not an API call).
+    pub fn snapshot(&self) -> Vec<MemberAddon> {
+        self.lock().addons.values().cloned().collect()
+    }
+
+    /// How many manifests are applied in the member (not an API call).
+    pub fn manifest_count(&self) -> usize {
+        self.lock().manifests.len()
+    }
+
+    /// Latency, reachability and injected errors for one call; `write` adds conflicts.
+    async fn call(&self, write: bool) -> Result<(), MemberError> {
+        let (delay, reachable, fault) = {
+            let mut g = self.lock();
+            let b = g.behavior.clone();
+            let jitter = if b.latency_jitter.is_zero() {
+                Duration::ZERO
+            } else {
+                b.latency_jitter.mul_f64(g.rng.random::<f64>())
+            };
+            let mut fault = None;
+            if b.error_rate > 0.0 && g.rng.random_bool(b.error_rate.min(1.0)) {
+                fault = Some(MemberError::Api {
+                    code: 500,
+                    message: "injected internal error".into(),
+                });
+            } else if b.throttle_rate > 0.0 && g.rng.random_bool(b.throttle_rate.min(1.0)) {
+                fault = Some(MemberError::Api {
+                    code: 429,
+                    message: "injected throttling".into(),
+                });
+            } else if write && b.conflict_rate > 0.0 && g.rng.random_bool(b.conflict_rate.min(1.0))
+            {
+                fault = Some(MemberError::Api {
+                    code: 409,
+                    message: "injected conflict".into(),
+                });
+            }
+            (b.latency + jitter, g.reachable, fault)
+        };
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        if !reachable {
+            return Err(MemberError::Unreachable(format!(
+                "{}: connection refused",
+                self.name
+            )));
+        }
+        fault.map_or(Ok(()), Err)
+    }
+}
+
+impl MemberCluster for MemoryMember {
+    async fn healthz(&self) -> Result<String, MemberError> {
+        let delay = self.lock().behavior.latency;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        let g = self.lock();
+        if !g.reachable {
+            return Err(MemberError::Unreachable(format!(
+                "{}: connection refused",
+                self.name
+            )));
+        }
+        Ok(if g.healthy {
+            "ok".into()
+        } else {
+            "[-]etcd failed: reason withheld".into()
+        })
+    }
+
+    async fn version(&self) -> Result<String, MemberError> {
+        self.call(false).await?;
+        Ok(self.lock().git_version.clone())
+    }
+
+    async fn nodes(&self) -> Result<Vec<BTreeMap<String, String>>, MemberError> {
+        self.call(false).await?;
+        Ok(self.lock().nodes.clone())
+    }
+
+    async fn list_addons(&self) -> Result<Vec<MemberAddon>, MemberError> {
+        self.call(false).await?;
+        Ok(self.lock().addons.values().cloned().collect())
+    }
+
+    async fn apply_addon(&self, desired: &DesiredAddon) -> Result<(), MemberError> {
+        self.call(true).await?;
+        let mut g = self.lock();
+        match g.addons.get_mut(&desired.id) {
+            Some(a) => {
+                if a.deleting {
+                    return Err(MemberError::Api {
+                        code: 409,
+                        message: "object is being deleted".into(),
+                    });
+                }
+                if a.spec != desired.spec {
+                    a.generation += 1;
+                    a.spec = desired.spec.clone();
+                }
+                a.labels = desired.labels.clone();
+                a.annotations = desired.annotations.clone();
+            }
+            None => {
+                g.addons.insert(
+                    desired.id.clone(),
+                    MemberAddon {
+                        id: desired.id.clone(),
+                        generation: 1,
+                        labels: desired.labels.clone(),
+                        annotations: desired.annotations.clone(),
+                        spec: desired.spec.clone(),
+                        status: AddonStatus::default(),
+                        finalizers: Vec::new(),
+                        deleting: false,
+                    },
+                );
+            }
+        }
+        drop(g);
+        self.writes.manager_applies.fetch_add(1, Ordering::Relaxed);
+        self.tick();
+        Ok(())
+    }
+
+    async fn delete_addon(&self, id: &AddonId) -> Result<(), MemberError> {
+        self.call(true).await?;
+        let mut g = self.lock();
+        let Some(a) = g.addons.get_mut(id) else {
+            return Err(MemberError::NotFound);
+        };
+        if a.finalizers.is_empty() {
+            g.addons.remove(id);
+        } else {
+            a.deleting = true;
+        }
+        drop(g);
+        self.writes.manager_deletes.fetch_add(1, Ordering::Relaxed);
+        self.tick();
+        Ok(())
+    }
+
+    async fn set_finalizer(&self, id: &AddonId, present: bool) -> Result<(), MemberError> {
+        self.call(true).await?;
+        let mut g = self.lock();
+        let Some(a) = g.addons.get_mut(id) else {
+            return Err(MemberError::NotFound);
+        };
+        let name = crate::member::UNINSTALL_FINALIZER.to_string();
+        a.finalizers.retain(|f| *f != name);
+        if present {
+            a.finalizers.push(name);
+        }
+        if a.deleting && a.finalizers.is_empty() {
+            g.addons.remove(id);
+        }
+        drop(g);
+        self.writes.agent_finalizers.fetch_add(1, Ordering::Relaxed);
+        self.tick();
+        Ok(())
+    }
+
+    async fn update_status(&self, id: &AddonId, status: &AddonStatus) -> Result<(), MemberError> {
+        self.call(true).await?;
+        let mut g = self.lock();
+        let Some(a) = g.addons.get_mut(id) else {
+            return Err(MemberError::NotFound);
+        };
+        a.status = status.clone();
+        drop(g);
+        self.writes.agent_status.fetch_add(1, Ordering::Relaxed);
+        self.tick();
+        Ok(())
+    }
+
+    async fn apply_manifest(&self, owner: &AddonId, manifest: &Value) -> Result<(), MemberError> {
+        self.call(true).await?;
+        let mut g = self.lock();
+        let key = (owner.clone(), manifest_key(manifest));
+        let unchanged = g
+            .manifests
+            .get(&key)
+            .is_some_and(|m| m.content == *manifest && !m.fails);
+        if !unchanged {
+            let kind = manifest.get("kind").and_then(Value::as_str).unwrap_or("");
+            let stage = g
+                .behavior
+                .stages
+                .get(kind)
+                .copied()
+                .unwrap_or(g.behavior.default_stage);
+            let jitter = if stage.jitter.is_zero() {
+                Duration::ZERO
+            } else {
+                stage.jitter.mul_f64(g.rng.random::<f64>())
+            };
+            let fails = stage.fail_share > 0.0 && g.rng.random_bool(stage.fail_share.min(1.0));
+            let state = ManifestState {
+                content: manifest.clone(),
+                settles_at: Instant::now() + stage.delay + jitter,
+                fails,
+            };
+            g.manifests.insert(key, state);
+        }
+        drop(g);
+        self.writes.agent_manifests.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn delete_manifests(&self, owner: &AddonId) -> Result<(), MemberError> {
+        self.call(true).await?;
+        let mut g = self.lock();
+        let before = g.manifests.len();
+        g.manifests.retain(|(o, _), _| o != owner);
+        let removed = (before - g.manifests.len()) as u64;
+        drop(g);
+        self.writes
+            .agent_manifests
+            .fetch_add(removed, Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn readiness(&self, owner: &AddonId, manifest: &Value) -> Result<Readiness, MemberError> {
+        self.call(false).await?;
+        let g = self.lock();
+        let Some(m) = g.manifests.get(&(owner.clone(), manifest_key(manifest))) else {
+            return Ok(Readiness::Pending { retry_after: None });
+        };
+        let now = Instant::now();
+        Ok(if now < m.settles_at {
+            Readiness::Pending {
+                retry_after: Some(m.settles_at - now),
+            }
+        } else if m.fails {
+            Readiness::Failed(format!(
+                "{} failed to become ready (simulated failure)",
+                manifest_key(manifest)
+            ))
+        } else {
+            Readiness::Ready
+        })
+    }
+
+    fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+}

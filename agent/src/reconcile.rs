@@ -1,0 +1,324 @@
+//! The agent: one per member cluster, level-based.
+//!
+//! Every pass lists the member's Addon/ClusterAddon objects and brings each one a step
+//! closer to what its spec asks, writing status only when it changes:
+//!
+//! - deleting → uninstall its manifests, then drop the finalizer (the object goes);
+//! - outside `kubernetes.min/maxSupportedVersion` → `failed`, with the reason;
+//! - a `requires` selector that no deployed, ready addon in the member satisfies →
+//!   `pending`, naming what is missing or not ready;
+//! - otherwise apply the manifests (once per generation) → `deploying` → `deployed` when
+//!   every manifest is ready, or `failed` (retried with capped, jittered backoff).
+//!
+//! All state comes from the member; the only memory is retry bookkeeping, so killing and
+//! restarting an agent at any point loses nothing.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use flotilla_core::backoff::Backoff;
+use flotilla_core::catalog::AddonId;
+use flotilla_core::field::FieldPath;
+use flotilla_core::selector::LabelSelector;
+use flotilla_core::types::{AddonStatus, REVISION_ANNOTATION, Stage};
+use flotilla_core::version::{KubeVersion, VersionBound};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio::time::Instant;
+use tracing::{Instrument, debug, info_span, warn};
+
+use crate::member::{MemberAddon, MemberCluster, MemberError, Readiness, UNINSTALL_FINALIZER};
+
+/// How the agent paces itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AgentConfig {
+    /// Look again this often when nothing tells us to (a resync).
+    pub resync: Duration,
+    /// Poll readiness this often when the member cannot say when.
+    pub poll: Duration,
+    /// Retries of failed calls and failed deployments.
+    pub backoff: Backoff,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            resync: Duration::from_secs(60),
+            poll: Duration::from_secs(2),
+            backoff: Backoff::default(),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Retry {
+    attempts: u32,
+    not_before: Option<Instant>,
+}
+
+/// The agent of one member cluster.
+pub struct Agent<M> {
+    cluster: String,
+    member: Arc<M>,
+    config: AgentConfig,
+    retries: HashMap<AddonId, Retry>,
+    rng: StdRng,
+}
+
+impl<M: MemberCluster> Agent<M> {
+    /// An agent for `member`; `seed` drives its retry jitter.
+    pub fn new(cluster: impl Into<String>, member: Arc<M>, config: AgentConfig, seed: u64) -> Self {
+        Self {
+            cluster: cluster.into(),
+            member,
+            config,
+            retries: HashMap::new(),
+            rng: StdRng::seed_from_u64(seed),
+        }
+    }
+
+    /// Runs until the task is dropped: a pass, then wait for a change or the next deadline.
+    pub async fn run(mut self) {
+        let mut changes = self.member.changes();
+        let mut failures = 0u32;
+        loop {
+            changes.borrow_and_update();
+            let wait = match self.pass().await {
+                Ok(wait) => {
+                    failures = 0;
+                    wait
+                }
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    debug!(cluster = %self.cluster, error = %e, "agent pass failed");
+                    self.config.backoff.delay(failures - 1, self.rng.random())
+                }
+            };
+            tokio::select! {
+                r = changes.changed() => if r.is_err() { return },
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// One level-based pass over every addon; returns when to look again.
+    pub async fn pass(&mut self) -> Result<Duration, MemberError> {
+        let addons = self.member.list_addons().await?;
+        let version = self.member.version().await?;
+        let version: Option<KubeVersion> = version.parse().ok();
+        let mut next = self.config.resync;
+        self.retries
+            .retain(|id, _| addons.iter().any(|a| a.id == *id));
+        for a in &addons {
+            let span = info_span!("reconcile_addon", cluster = %self.cluster, addon = %a.id);
+            let outcome = self.reconcile(a, &addons, version).instrument(span).await;
+            let wait = match outcome {
+                Ok(wait) => {
+                    if wait.is_none() {
+                        self.retries.remove(&a.id);
+                    }
+                    wait
+                }
+                Err(e) => {
+                    debug!(cluster = %self.cluster, addon = %a.id, error = %e, "addon reconcile failed");
+                    Some(self.schedule_retry(&a.id))
+                }
+            };
+            if let Some(w) = wait {
+                next = next.min(w);
+            }
+        }
+        Ok(next)
+    }
+
+    fn schedule_retry(&mut self, id: &AddonId) -> Duration {
+        let draw = self.rng.random();
+        let r = self.retries.entry(id.clone()).or_default();
+        let d = self.config.backoff.delay(r.attempts, draw);
+        r.attempts = r.attempts.saturating_add(1);
+        r.not_before = Some(Instant::now() + d);
+        d
+    }
+
+    async fn set_status(&self, a: &MemberAddon, status: AddonStatus) -> Result<(), MemberError> {
+        if a.status != status {
+            self.member.update_status(&a.id, &status).await?;
+        }
+        Ok(())
+    }
+
+    /// Brings one addon a step closer; `Some(d)` asks to look again within `d`.
+    async fn reconcile(
+        &mut self,
+        a: &MemberAddon,
+        all: &[MemberAddon],
+        version: Option<KubeVersion>,
+    ) -> Result<Option<Duration>, MemberError> {
+        let has_finalizer = a.finalizers.iter().any(|f| f == UNINSTALL_FINALIZER);
+        if a.deleting {
+            if has_finalizer {
+                let deleting = AddonStatus {
+                    stage: Some(Stage::Deleting),
+                    ready: false,
+                    ..a.status.clone()
+                };
+                self.set_status(a, deleting).await?;
+                self.member.delete_manifests(&a.id).await?;
+                self.member.set_finalizer(&a.id, false).await?;
+            }
+            return Ok(None);
+        }
+        if !has_finalizer {
+            self.member.set_finalizer(&a.id, true).await?;
+        }
+        let revision = a
+            .annotations
+            .get(REVISION_ANNOTATION)
+            .cloned()
+            .unwrap_or_else(|| a.generation.to_string());
+        let status = |stage: Stage, ready: bool, message: Option<String>| AddonStatus {
+            ready,
+            stage: Some(stage),
+            revision: Some(revision.clone()),
+            message,
+            observed_generation: Some(a.generation),
+        };
+
+        if let Some(why) = version_problem(a, version) {
+            self.set_status(a, status(Stage::Failed, false, Some(why)))
+                .await?;
+            return Ok(None);
+        }
+        if let Some(why) = unmet_requirement(a, all) {
+            self.set_status(a, status(Stage::Pending, false, Some(why)))
+                .await?;
+            return Ok(None);
+        }
+
+        let applied = a.status.observed_generation == Some(a.generation)
+            && matches!(a.status.stage, Some(Stage::Deploying | Stage::Deployed));
+        let retry_due = self
+            .retries
+            .get(&a.id)
+            .and_then(|r| r.not_before)
+            .is_none_or(|t| Instant::now() >= t);
+        if !applied {
+            if a.status.stage == Some(Stage::Failed)
+                && a.status.observed_generation == Some(a.generation)
+                && !retry_due
+            {
+                return Ok(self
+                    .retries
+                    .get(&a.id)
+                    .and_then(|r| r.not_before)
+                    .map(|t| t - Instant::now()));
+            }
+            for m in &a.spec.manifests {
+                self.member.apply_manifest(&a.id, m).await?;
+            }
+            self.set_status(a, status(Stage::Deploying, false, None))
+                .await?;
+            // Our own status write ticks the watch; the next pass checks readiness.
+            return Ok(Some(Duration::ZERO));
+        }
+
+        let mut wait: Option<Duration> = None;
+        for m in &a.spec.manifests {
+            match self.member.readiness(&a.id, m).await? {
+                Readiness::Ready => {}
+                Readiness::Pending { retry_after } => {
+                    let d = retry_after.unwrap_or(self.config.poll);
+                    wait = Some(wait.map_or(d, |w| w.min(d)));
+                }
+                Readiness::Failed(why) => {
+                    warn!(cluster = %self.cluster, addon = %a.id, %why, "addon failed");
+                    self.set_status(a, status(Stage::Failed, false, Some(why)))
+                        .await?;
+                    return Ok(Some(self.schedule_retry(&a.id)));
+                }
+            }
+        }
+        match wait {
+            Some(w) => {
+                self.set_status(a, status(Stage::Deploying, false, None))
+                    .await?;
+                Ok(Some(w))
+            }
+            None => {
+                self.set_status(a, status(Stage::Deployed, true, None))
+                    .await?;
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// Why this cluster's version is outside the addon's supported range, if it is.
+fn version_problem(a: &MemberAddon, version: Option<KubeVersion>) -> Option<String> {
+    let k = a.spec.kubernetes.as_ref()?;
+    let v = version?;
+    let bound = |s: &Option<String>| -> Result<Option<VersionBound>, String> {
+        s.as_deref()
+            .map(|s| s.parse::<VersionBound>().map_err(|e| e.to_string()))
+            .transpose()
+    };
+    match (
+        bound(&k.min_supported_version),
+        bound(&k.max_supported_version),
+    ) {
+        (Err(e), _) | (_, Err(e)) => Some(e),
+        (Ok(Some(min)), _) if !min.allows_min(&v) => {
+            Some(format!("cluster runs {v}, below minSupportedVersion {min}"))
+        }
+        (_, Ok(Some(max))) if !max.allows_max(&v) => {
+            Some(format!("cluster runs {v}, above maxSupportedVersion {max}"))
+        }
+        _ => None,
+    }
+}
+
+/// The first `requires` selector no deployed, ready addon satisfies, said plainly.
+fn unmet_requirement(a: &MemberAddon, all: &[MemberAddon]) -> Option<String> {
+    for (i, req) in a.spec.requires.iter().enumerate() {
+        let sel = match LabelSelector::to_selector(req, &FieldPath::new("spec.requires").index(i)) {
+            Ok(s) => s,
+            Err(errs) => {
+                return Some(
+                    errs.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                );
+            }
+        };
+        let text = sel
+            .requirements()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let candidates: Vec<&MemberAddon> = all
+            .iter()
+            .filter(|o| o.id != a.id && !o.deleting && sel.matches(&o.labels))
+            .collect();
+        if candidates.is_empty() {
+            return Some(format!("waiting for {text}: no such addon in this cluster"));
+        }
+        if !candidates
+            .iter()
+            .any(|o| o.status.ready && o.status.stage == Some(Stage::Deployed))
+        {
+            let o = candidates[0];
+            let stage = o
+                .status
+                .stage
+                .map_or("none".to_string(), |s| format!("{s:?}").to_lowercase());
+            return Some(format!(
+                "waiting for {}: not ready (stage {stage})",
+                o.id.name
+            ));
+        }
+    }
+    None
+}

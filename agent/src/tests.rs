@@ -1,0 +1,245 @@
+//! The agent against a simulated member, on a paused clock.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use flotilla_core::catalog::{AddonId, AddonKind};
+use flotilla_core::render::DesiredAddon;
+use flotilla_core::selector::LabelSelector;
+use flotilla_core::types::{ADDON_NAME_LABEL, AddonSpec, KubernetesSupport, Stage};
+
+use crate::member::MemberCluster;
+use crate::memory::{Behavior, MemoryMember, Stage as SimStage};
+use crate::reconcile::{Agent, AgentConfig};
+
+fn id(name: &str) -> AddonId {
+    AddonId {
+        kind: AddonKind::FederatedAddon,
+        namespace: Some("kubeaddons".into()),
+        name: name.into(),
+    }
+}
+
+fn desired(name: &str, spec: AddonSpec) -> DesiredAddon {
+    DesiredAddon {
+        id: id(name),
+        labels: BTreeMap::from([(ADDON_NAME_LABEL.to_string(), name.to_string())]),
+        annotations: BTreeMap::new(),
+        spec: Arc::new(spec),
+    }
+}
+
+fn deployment(name: &str) -> serde_json::Value {
+    serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": "x"}})
+}
+
+fn slow_deployments() -> Behavior {
+    Behavior {
+        stages: BTreeMap::from([(
+            "Deployment".to_string(),
+            SimStage {
+                delay: Duration::from_secs(5),
+                jitter: Duration::ZERO,
+                fail_share: 0.0,
+            },
+        )]),
+        ..Behavior::default()
+    }
+}
+
+fn status_of(m: &MemoryMember, name: &str) -> (Option<Stage>, bool, Option<String>) {
+    let a = m
+        .snapshot()
+        .into_iter()
+        .find(|a| a.id.name == name)
+        .expect("present");
+    (a.status.stage, a.status.ready, a.status.message)
+}
+
+async fn settle(agent: &mut Agent<MemoryMember>, rounds: usize) {
+    for _ in 0..rounds {
+        let wait = agent.pass().await.expect("pass");
+        tokio::time::sleep(wait.min(Duration::from_secs(30))).await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn deploys_then_reports_ready() {
+    let m = MemoryMember::new("alpha", "v1.20.11", vec![], slow_deployments(), 1);
+    m.apply_addon(&desired(
+        "reloader",
+        AddonSpec {
+            manifests: vec![deployment("reloader")],
+            ..Default::default()
+        },
+    ))
+    .await
+    .expect("apply");
+    let mut agent = Agent::new("alpha", m.clone(), AgentConfig::default(), 7);
+    agent.pass().await.expect("pass");
+    agent.pass().await.expect("pass");
+    assert_eq!(status_of(&m, "reloader").0, Some(Stage::Deploying));
+    settle(&mut agent, 3).await;
+    assert_eq!(
+        status_of(&m, "reloader"),
+        (Some(Stage::Deployed), true, None)
+    );
+    let a = m.snapshot().remove(0);
+    assert_eq!(
+        a.status.revision.as_deref(),
+        Some("1"),
+        "no annotation: the generation"
+    );
+    assert_eq!(a.finalizers, [crate::member::UNINSTALL_FINALIZER]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn requires_waits_for_the_dependency() {
+    let m = MemoryMember::new("alpha", "v1.20.11", vec![], slow_deployments(), 1);
+    let requires = vec![LabelSelector {
+        match_labels: Some(BTreeMap::from([(
+            ADDON_NAME_LABEL.to_string(),
+            "elasticsearch".to_string(),
+        )])),
+        match_expressions: None,
+    }];
+    m.apply_addon(&desired(
+        "kibana",
+        AddonSpec {
+            requires,
+            ..Default::default()
+        },
+    ))
+    .await
+    .expect("apply");
+    let mut agent = Agent::new("alpha", m.clone(), AgentConfig::default(), 7);
+    settle(&mut agent, 2).await;
+    let (stage, ready, msg) = status_of(&m, "kibana");
+    assert_eq!((stage, ready), (Some(Stage::Pending), false));
+    assert_eq!(
+        msg.as_deref(),
+        Some(
+            "waiting for kubeaddons.mesosphere.io/name=elasticsearch: no such addon in this cluster"
+        )
+    );
+
+    m.apply_addon(&desired(
+        "elasticsearch",
+        AddonSpec {
+            manifests: vec![deployment("es")],
+            ..Default::default()
+        },
+    ))
+    .await
+    .expect("apply");
+    settle(&mut agent, 2).await;
+    assert_eq!(
+        status_of(&m, "kibana").2.as_deref(),
+        Some("waiting for elasticsearch: not ready (stage deploying)")
+    );
+    settle(&mut agent, 4).await;
+    assert_eq!(status_of(&m, "elasticsearch").0, Some(Stage::Deployed));
+    assert_eq!(status_of(&m, "kibana"), (Some(Stage::Deployed), true, None));
+}
+
+#[tokio::test(start_paused = true)]
+async fn refuses_unsupported_versions() {
+    let m = MemoryMember::new("gamma", "v1.21.14-gke.700", vec![], Behavior::default(), 1);
+    let k = KubernetesSupport {
+        min_supported_version: Some("v1.16".into()),
+        max_supported_version: Some("v1.20".into()),
+    };
+    m.apply_addon(&desired(
+        "cert-manager",
+        AddonSpec {
+            kubernetes: Some(k),
+            ..Default::default()
+        },
+    ))
+    .await
+    .expect("apply");
+    let mut agent = Agent::new("gamma", m.clone(), AgentConfig::default(), 7);
+    settle(&mut agent, 2).await;
+    let (stage, _, msg) = status_of(&m, "cert-manager");
+    assert_eq!(stage, Some(Stage::Failed));
+    assert_eq!(
+        msg.as_deref(),
+        Some("cluster runs v1.21.14, above maxSupportedVersion v1.20")
+    );
+    assert_eq!(m.manifest_count(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn uninstalls_on_delete() {
+    let m = MemoryMember::new("alpha", "v1.20.11", vec![], Behavior::default(), 1);
+    m.apply_addon(&desired(
+        "reloader",
+        AddonSpec {
+            manifests: vec![deployment("r")],
+            ..Default::default()
+        },
+    ))
+    .await
+    .expect("apply");
+    let mut agent = Agent::new("alpha", m.clone(), AgentConfig::default(), 7);
+    settle(&mut agent, 3).await;
+    assert_eq!(m.manifest_count(), 1);
+    m.delete_addon(&id("reloader")).await.expect("delete");
+    assert_eq!(m.snapshot().len(), 1, "the finalizer holds the object");
+    settle(&mut agent, 1).await;
+    assert!(m.snapshot().is_empty(), "uninstalled, then the object went");
+    assert_eq!(m.manifest_count(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn api_errors_and_failures_are_retried() {
+    let mut b = slow_deployments();
+    b.error_rate = 0.3;
+    b.throttle_rate = 0.1;
+    b.conflict_rate = 0.1;
+    b.stages.insert(
+        "Deployment".into(),
+        SimStage {
+            delay: Duration::from_secs(1),
+            jitter: Duration::ZERO,
+            fail_share: 0.5,
+        },
+    );
+    let m = MemoryMember::new("alpha", "v1.20.11", vec![], Behavior::default(), 3);
+    for i in 0..5 {
+        m.apply_addon(&desired(
+            &format!("a{i}"),
+            AddonSpec {
+                manifests: vec![deployment(&format!("d{i}"))],
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("apply");
+    }
+    m.set_behavior(b);
+    let agent = Agent::new("alpha", m.clone(), AgentConfig::default(), 7);
+    let task = tokio::spawn(agent.run());
+    let mut failures_seen = false;
+    for _ in 0..600 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let snap = m.snapshot();
+        failures_seen |= snap.iter().any(|a| a.status.stage == Some(Stage::Failed));
+        if snap.iter().all(|a| a.status.stage == Some(Stage::Deployed)) {
+            break;
+        }
+    }
+    task.abort();
+    assert!(
+        failures_seen,
+        "the stage model should have failed some applies"
+    );
+    assert!(
+        m.snapshot()
+            .iter()
+            .all(|a| a.status.ready && a.status.stage == Some(Stage::Deployed)),
+        "{:?}",
+        m.snapshot()
+    );
+}
