@@ -209,6 +209,11 @@ impl MemoryMember {
         self.lock().addons.values().cloned().collect()
     }
 
+    /// The member's `gitVersion` now (not an API call).
+    pub fn version_now(&self) -> String {
+        self.lock().git_version.clone()
+    }
+
     /// How many manifests are applied in the member (not an API call).
     pub fn manifest_count(&self) -> usize {
         self.lock().manifests.len()

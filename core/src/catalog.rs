@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
 
 use crate::field::{FieldError, FieldPath};
@@ -16,7 +17,7 @@ use crate::selector::{LabelSelector, Selector};
 use crate::syntax::{label_key_errors, label_value_errors};
 use crate::types::{
     ADDON_NAME_LABEL, AddonSpec, FederatedAddon, FederatedAddonSpec, FederatedClusterAddon,
-    REVISION_ANNOTATION,
+    FederatedStatus, REVISION_ANNOTATION,
 };
 use crate::version::VersionBound;
 
@@ -104,6 +105,35 @@ impl CatalogObject {
         match self {
             Self::Addon(a) => &a.spec,
             Self::ClusterAddon(a) => &a.spec.0,
+        }
+    }
+
+    /// The object's metadata.
+    pub fn metadata(&self) -> &ObjectMeta {
+        match self {
+            Self::Addon(a) => &a.metadata,
+            Self::ClusterAddon(a) => &a.metadata,
+        }
+    }
+
+    /// The generation (0 when the store has not set one).
+    pub fn generation(&self) -> i64 {
+        self.metadata().generation.unwrap_or(0)
+    }
+
+    /// The status, as last written.
+    pub fn status(&self) -> Option<&FederatedStatus> {
+        match self {
+            Self::Addon(a) => a.status.as_ref(),
+            Self::ClusterAddon(a) => a.status.as_ref(),
+        }
+    }
+
+    /// Replaces the status.
+    pub fn set_status(&mut self, status: Option<FederatedStatus>) {
+        match self {
+            Self::Addon(a) => a.status = status,
+            Self::ClusterAddon(a) => a.status = status,
         }
     }
 
@@ -343,6 +373,21 @@ pub fn compile_addon_spec(
     (requires, min, max)
 }
 
+/// Each federate key the addons read, with its default: on unless an addon reading it
+/// declares otherwise.
+pub fn federate_defaults<'a>(
+    addons: impl IntoIterator<Item = &'a CatalogAddon>,
+) -> BTreeMap<String, bool> {
+    let mut out = BTreeMap::new();
+    for a in addons {
+        for k in &a.federate_keys {
+            let on = out.entry(k.clone()).or_insert(true);
+            *on &= a.federate_default.unwrap_or(true);
+        }
+    }
+    out
+}
+
 /// Duplicate objects in one catalog.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{kind} {id} is defined more than once", kind = .0.kind.as_str(), id = .0)]
@@ -382,14 +427,7 @@ impl Catalog {
 
     /// Each federate key with its default: on unless an addon reading it declares otherwise.
     pub fn federate_defaults(&self) -> BTreeMap<String, bool> {
-        let mut out = BTreeMap::new();
-        for a in &self.addons {
-            for k in &a.federate_keys {
-                let on = out.entry(k.clone()).or_insert(true);
-                *on &= a.federate_default.unwrap_or(true);
-            }
-        }
-        out
+        federate_defaults(&self.addons)
     }
 }
 

@@ -135,6 +135,11 @@ fn requirement_check(r: &Requirement, labels: &BTreeMap<String, String>) -> Chec
 
 /// The placement checks of one pair, gate first.
 fn checks(addon: &CatalogAddon, cluster: &ClusterView) -> Vec<Check> {
+    checks_on(addon, &cluster.name, &cluster.labels)
+}
+
+fn checks_on(addon: &CatalogAddon, name: &str, labels: &BTreeMap<String, String>) -> Vec<Check> {
+    let cluster = Named { name, labels };
     let mut out = Vec::new();
     let enabled = cluster.labels.get(FEDERATION_ENABLED).map(String::as_str);
     if enabled == Some("false") {
@@ -143,15 +148,15 @@ fn checks(addon: &CatalogAddon, cluster: &ClusterView) -> Vec<Check> {
             operator: Operator::NotIn,
             values: vec!["false".into()],
         };
-        out.push(requirement_check(&gate, &cluster.labels));
+        out.push(requirement_check(&gate, cluster.labels));
     }
     match &addon.target {
         Target::Clusters(names) => {
-            let ok = names.contains(&cluster.name);
+            let ok = names.iter().any(|n| n == cluster.name);
             out.push(Check {
                 ok,
                 requirement: format!("listed in spec.placement.clusters [{}]", names.join(" ")),
-                actual: cluster.name.clone(),
+                actual: cluster.name.to_owned(),
                 short: format!("{} is not in spec.placement.clusters", cluster.name),
             });
         }
@@ -164,11 +169,11 @@ fn checks(addon: &CatalogAddon, cluster: &ClusterView) -> Vec<Check> {
         Target::Selector(Selector::All(reqs)) if reqs.is_empty() => out.push(Check {
             ok: true,
             requirement: "clusterSelector {} selects every cluster".into(),
-            actual: cluster.name.clone(),
+            actual: cluster.name.to_owned(),
             short: String::new(),
         }),
         Target::Selector(Selector::All(reqs)) => {
-            out.extend(reqs.iter().map(|r| requirement_check(r, &cluster.labels)));
+            out.extend(reqs.iter().map(|r| requirement_check(r, cluster.labels)));
         }
     }
     out
@@ -202,6 +207,11 @@ fn selector_text(s: &Selector) -> String {
             .collect::<Vec<_>>()
             .join(", "),
     }
+}
+
+struct Named<'a> {
+    name: &'a str,
+    labels: &'a BTreeMap<String, String>,
 }
 
 /// What keeps a placed addon from becoming ready on `cluster`; empty when nothing does.
@@ -300,16 +310,27 @@ pub fn explain_pair(catalog: &Catalog, cluster: &ClusterView, addon: usize) -> P
 /// One addon over a fleet: `N/M clusters selected: K failed <requirement>; ...`, reasons
 /// counted by the first requirement each unselected cluster fails, most common first.
 pub fn selection_summary(catalog: &Catalog, clusters: &[ClusterView], addon: usize) -> String {
-    let a = &catalog.addons()[addon];
-    let mut selected = 0;
+    summarize(
+        &catalog.addons()[addon],
+        clusters.iter().map(|c| (c.name.as_str(), &c.labels)),
+    )
+}
+
+/// [`selection_summary`] for one addon over `(name, labels)` pairs.
+pub fn summarize<'a>(
+    addon: &CatalogAddon,
+    clusters: impl IntoIterator<Item = (&'a str, &'a BTreeMap<String, String>)>,
+) -> String {
+    let (mut selected, mut total) = (0usize, 0usize);
     let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
-    for c in clusters {
-        match checks(a, c).into_iter().find(|c| !c.ok) {
+    for (name, labels) in clusters {
+        total += 1;
+        match checks_on(addon, name, labels).into_iter().find(|c| !c.ok) {
             None => selected += 1,
             Some(f) => *reasons.entry(f.requirement).or_default() += 1,
         }
     }
-    let mut out = format!("{selected}/{} clusters selected", clusters.len());
+    let mut out = format!("{selected}/{total} clusters selected");
     let mut sorted: Vec<(String, usize)> = reasons.into_iter().collect();
     sorted.sort_by(|x, y| y.1.cmp(&x.1).then_with(|| x.0.cmp(&y.0)));
     for (i, (req, n)) in sorted.iter().enumerate() {

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap;
 
-use crate::catalog::{Catalog, Target};
+use crate::catalog::{Catalog, CatalogAddon, Target};
 use crate::labels::FEDERATION_ENABLED;
 use crate::selector::{Operator, Selector};
 
@@ -63,45 +63,62 @@ pub struct ClusterRow {
 impl PlacementIndex {
     /// Compiles `catalog`; addon `i` of the index is `catalog.addons()[i]`.
     pub fn new(catalog: &Catalog) -> Self {
+        let mut ix = Self::empty();
+        for (i, a) in catalog.addons().iter().enumerate() {
+            ix.set(i, Some(a));
+        }
+        ix
+    }
+
+    /// An index with no addons.
+    pub fn empty() -> Self {
         let mut ix = Self {
             slots: FxHashMap::default(),
             values: FxHashMap::default(),
-            addons: Vec::with_capacity(catalog.addons().len()),
+            addons: Vec::new(),
             enabled_slot: 0,
             false_sym: 0,
         };
         ix.enabled_slot = ix.slot(FEDERATION_ENABLED);
         ix.false_sym = ix.symbol("false");
-        for a in catalog.addons() {
-            let compiled = match &a.target {
-                Target::Clusters(names) => {
-                    Compiled::Clusters(names.iter().map(|n| n.as_str().into()).collect())
-                }
-                Target::Selector(Selector::Nothing) => Compiled::Nothing,
-                Target::Selector(Selector::All(reqs)) => Compiled::All(
-                    reqs.iter()
-                        .map(|r| {
-                            let mut syms: Vec<u32> =
-                                r.values.iter().map(|v| ix.symbol(v)).collect();
-                            syms.sort_unstable();
-                            syms.dedup();
-                            let test = match r.operator {
-                                Operator::Equals | Operator::In => Test::In(syms.into()),
-                                Operator::NotIn => Test::NotIn(syms.into()),
-                                Operator::Exists => Test::Exists,
-                                Operator::DoesNotExist => Test::DoesNotExist,
-                            };
-                            Req {
-                                slot: ix.slot(&r.key),
-                                test,
-                            }
-                        })
-                        .collect(),
-                ),
-            };
-            ix.addons.push(compiled);
-        }
         ix
+    }
+
+    /// Puts `addon` at position `at` (growing the index as needed), or empties that
+    /// position. Returns true when the index learnt new label keys or values: rows built
+    /// before then must be built again.
+    pub fn set(&mut self, at: usize, addon: Option<&CatalogAddon>) -> bool {
+        let known = (self.slots.len(), self.values.len());
+        let compiled = match addon.map(|a| &a.target) {
+            None | Some(Target::Selector(Selector::Nothing)) => Compiled::Nothing,
+            Some(Target::Clusters(names)) => {
+                Compiled::Clusters(names.iter().map(|n| n.as_str().into()).collect())
+            }
+            Some(Target::Selector(Selector::All(reqs))) => Compiled::All(
+                reqs.iter()
+                    .map(|r| {
+                        let mut syms: Vec<u32> = r.values.iter().map(|v| self.symbol(v)).collect();
+                        syms.sort_unstable();
+                        syms.dedup();
+                        let test = match r.operator {
+                            Operator::Equals | Operator::In => Test::In(syms.into()),
+                            Operator::NotIn => Test::NotIn(syms.into()),
+                            Operator::Exists => Test::Exists,
+                            Operator::DoesNotExist => Test::DoesNotExist,
+                        };
+                        Req {
+                            slot: self.slot(&r.key),
+                            test,
+                        }
+                    })
+                    .collect(),
+            ),
+        };
+        if at >= self.addons.len() {
+            self.addons.resize(at + 1, Compiled::Nothing);
+        }
+        self.addons[at] = compiled;
+        known != (self.slots.len(), self.values.len())
     }
 
     fn slot(&mut self, key: &str) -> usize {
@@ -145,14 +162,14 @@ impl PlacementIndex {
     /// Whether addon `addon` is placed on the cluster `name` whose row is `row`.
     #[inline]
     pub fn is_placed(&self, row: &ClusterRow, name: &str, addon: usize) -> bool {
-        if row.values[self.enabled_slot] == self.false_sym {
+        if row.values.get(self.enabled_slot) == Some(&self.false_sym) {
             return false;
         }
         match &self.addons[addon] {
             Compiled::Nothing => false,
             Compiled::Clusters(names) => names.iter().any(|n| &**n == name),
             Compiled::All(reqs) => reqs.iter().all(|r| {
-                let v = row.values[r.slot];
+                let v = row.values.get(r.slot).copied().unwrap_or(ABSENT);
                 match &r.test {
                     Test::In(set) => v != ABSENT && set.contains(&v),
                     Test::NotIn(set) => v == ABSENT || !set.contains(&v),
@@ -195,6 +212,13 @@ impl AddonSet {
             self.words.resize(i / 64 + 1, 0);
         }
         self.words[i / 64] |= 1 << (i % 64);
+    }
+
+    /// Removes `i`.
+    pub fn remove(&mut self, i: usize) {
+        if let Some(w) = self.words.get_mut(i / 64) {
+            *w &= !(1 << (i % 64));
+        }
     }
 
     /// Whether `i` is in the set.

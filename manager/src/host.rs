@@ -1,0 +1,535 @@
+//! The host store: where KubeFedClusters and Federated* objects live.
+//!
+//! [`HostStore`] is every call the manager makes to the host cluster's API. Its watch hands
+//! out keys of changed objects (the reconcilers read the current object themselves), each
+//! marked when only status changed, so the manager's own status writes do not re-trigger it
+//! (kube-rs' generation predicate, in spirit). [`MemoryHost`] is the in-memory
+//! implementation: resourceVersions with conflicts on stale writes, finalizers holding
+//! deleted objects, an events log, and the rule the real mode enforces with a
+//! ValidatingAdmissionPolicy: `cluster-type` never changes once set.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use flotilla_core::catalog::{AddonId, AddonKind, CatalogObject};
+use flotilla_core::labels::check_cluster_type_change;
+use flotilla_core::types::{FederatedStatus, KubeFedCluster, KubeFedClusterStatus};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use tokio::sync::mpsc;
+
+/// Finalizer the manager puts on every KubeFedCluster, to clean the member up on detach.
+pub const DETACH_FINALIZER: &str = "flotilla.io/detach";
+
+/// A host object's identity.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ObjectKey {
+    /// A KubeFedCluster.
+    Cluster {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+    },
+    /// A FederatedAddon or FederatedClusterAddon.
+    Addon(AddonId),
+}
+
+/// A change to a host object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostEvent {
+    /// Which object.
+    pub key: ObjectKey,
+    /// Only its status changed.
+    pub status_only: bool,
+}
+
+/// Why a host call failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HostError {
+    /// The object does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The write was based on a stale resourceVersion.
+    #[error(
+        "conflict: the object has been modified; please apply your changes to the latest version"
+    )]
+    Conflict,
+    /// The write was rejected (admission).
+    #[error("rejected: {0}")]
+    Invalid(String),
+    /// The host could not be reached.
+    #[error("host unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A host event record (`kubectl describe` shows these).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventRecord {
+    /// What it is about.
+    pub regarding: ObjectKey,
+    /// `Normal` or `Warning`.
+    pub warning: bool,
+    /// CamelCase reason.
+    pub reason: String,
+    /// What happened.
+    pub message: String,
+}
+
+/// Every call the manager makes to the host cluster.
+pub trait HostStore: Send + Sync + 'static {
+    /// Every KubeFedCluster.
+    fn list_clusters(&self) -> impl Future<Output = Result<Vec<KubeFedCluster>, HostError>> + Send;
+    /// One KubeFedCluster.
+    fn get_cluster(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<KubeFedCluster>, HostError>> + Send;
+    /// Replaces a cluster's labels if it still has `resource_version`.
+    fn update_cluster_labels(
+        &self,
+        namespace: &str,
+        name: &str,
+        labels: BTreeMap<String, String>,
+        resource_version: &str,
+    ) -> impl Future<Output = Result<(), HostError>> + Send;
+    /// Writes a cluster's status subresource.
+    fn update_cluster_status(
+        &self,
+        namespace: &str,
+        name: &str,
+        status: KubeFedClusterStatus,
+    ) -> impl Future<Output = Result<(), HostError>> + Send;
+    /// Adds or removes the manager's detach finalizer.
+    fn set_cluster_finalizer(
+        &self,
+        namespace: &str,
+        name: &str,
+        present: bool,
+    ) -> impl Future<Output = Result<(), HostError>> + Send;
+    /// Every Federated* object.
+    fn list_addons(&self) -> impl Future<Output = Result<Vec<CatalogObject>, HostError>> + Send;
+    /// One Federated* object.
+    fn get_addon(
+        &self,
+        id: &AddonId,
+    ) -> impl Future<Output = Result<Option<CatalogObject>, HostError>> + Send;
+    /// Writes a Federated* object's status subresource.
+    fn update_addon_status(
+        &self,
+        id: &AddonId,
+        status: FederatedStatus,
+    ) -> impl Future<Output = Result<(), HostError>> + Send;
+    /// Records an event.
+    fn record_event(
+        &self,
+        event: EventRecord,
+    ) -> impl Future<Output = Result<(), HostError>> + Send;
+    /// Changes from now on (subscribe before listing, so nothing is missed).
+    fn watch(&self) -> mpsc::UnboundedReceiver<HostEvent>;
+}
+
+#[derive(Default)]
+struct Inner {
+    clusters: BTreeMap<(String, String), KubeFedCluster>,
+    addons: BTreeMap<AddonId, CatalogObject>,
+    events: Vec<EventRecord>,
+    watchers: Vec<mpsc::UnboundedSender<HostEvent>>,
+    revision: u64,
+}
+
+/// An in-memory host cluster.
+#[derive(Default)]
+pub struct MemoryHost {
+    inner: Mutex<Inner>,
+    /// Writes to the host (spec, labels, status, finalizers), for the report.
+    pub writes: AtomicU64,
+}
+
+fn meta_mut(
+    o: &mut CatalogObject,
+) -> &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+    match o {
+        CatalogObject::Addon(a) => &mut a.metadata,
+        CatalogObject::ClusterAddon(a) => &mut a.metadata,
+    }
+}
+
+fn next_rv(revision: &mut u64) -> String {
+    *revision += 1;
+    revision.to_string()
+}
+
+impl MemoryHost {
+    /// An empty host.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn bump(g: &mut Inner) -> String {
+        next_rv(&mut g.revision)
+    }
+
+    fn notify(&self, g: &mut Inner, key: ObjectKey, status_only: bool) {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        g.watchers.retain(|w| {
+            w.send(HostEvent {
+                key: key.clone(),
+                status_only,
+            })
+            .is_ok()
+        });
+    }
+
+    /// Creates or replaces a KubeFedCluster's labels and spec, as `kubectl apply` would.
+    /// Changing the cluster type of an existing cluster is rejected.
+    pub fn apply_cluster(&self, mut cluster: KubeFedCluster) -> Result<(), HostError> {
+        let ns = cluster
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into());
+        let name = cluster.metadata.name.clone().unwrap_or_default();
+        let mut g = self.lock();
+        let key = (ns.clone(), name.clone());
+        if let Some(old) = g.clusters.get(&key) {
+            let empty = BTreeMap::new();
+            let old_labels = old.metadata.labels.as_ref().unwrap_or(&empty);
+            let new_labels = cluster.metadata.labels.as_ref().unwrap_or(&empty);
+            check_cluster_type_change(&name, old_labels, new_labels)
+                .map_err(|e| HostError::Invalid(e.to_string()))?;
+            cluster.status = old.status.clone();
+            cluster.metadata.finalizers = old.metadata.finalizers.clone();
+            cluster.metadata.creation_timestamp = old.metadata.creation_timestamp.clone();
+            cluster.metadata.deletion_timestamp = old.metadata.deletion_timestamp.clone();
+        }
+        cluster.metadata.namespace = Some(ns.clone());
+        cluster.metadata.resource_version = Some(Self::bump(&mut g));
+        g.clusters.insert(key, cluster);
+        self.notify(
+            &mut g,
+            ObjectKey::Cluster {
+                namespace: ns,
+                name,
+            },
+            false,
+        );
+        Ok(())
+    }
+
+    /// Sets labels as a user would with `kubectl label --overwrite` (subject to admission).
+    pub fn label_cluster(
+        &self,
+        namespace: &str,
+        name: &str,
+        key: &str,
+        value: Option<&str>,
+    ) -> Result<(), HostError> {
+        let mut c = self.cluster(namespace, name).ok_or(HostError::NotFound)?;
+        let labels = c.metadata.labels.get_or_insert_with(BTreeMap::new);
+        match value {
+            Some(v) => labels.insert(key.into(), v.into()),
+            None => labels.remove(key),
+        };
+        self.apply_cluster(c)
+    }
+
+    /// Requests deletion (`kubectl delete`): the object stays while finalizers remain.
+    pub fn delete_cluster(&self, namespace: &str, name: &str, now: Time) -> Result<(), HostError> {
+        let mut guard = self.lock();
+        let g = &mut *guard;
+        let key = (namespace.to_owned(), name.to_owned());
+        let c = g.clusters.get_mut(&key).ok_or(HostError::NotFound)?;
+        if c.metadata.finalizers.as_ref().is_none_or(Vec::is_empty) {
+            g.clusters.remove(&key);
+        } else {
+            c.metadata.deletion_timestamp.get_or_insert(now);
+            c.metadata.resource_version = Some(next_rv(&mut g.revision));
+        }
+        self.notify(
+            g,
+            ObjectKey::Cluster {
+                namespace: namespace.into(),
+                name: name.into(),
+            },
+            false,
+        );
+        Ok(())
+    }
+
+    /// Creates or updates a Federated* object (`kubectl apply`); the generation moves when the
+    /// spec changes.
+    pub fn apply_addon(&self, mut obj: CatalogObject) -> Result<(), HostError> {
+        let id = obj.id();
+        let mut g = self.lock();
+        let generation = match g.addons.get(&id) {
+            Some(old) if old.spec() == obj.spec() => old.generation(),
+            Some(old) => old.generation() + 1,
+            None => 1,
+        };
+        let rv = Self::bump(&mut g);
+        let m = meta_mut(&mut obj);
+        m.generation = Some(generation);
+        m.resource_version = Some(rv);
+        if id.kind == AddonKind::FederatedAddon {
+            m.namespace = id.namespace.clone();
+        }
+        if let Some(old) = g.addons.get(&id) {
+            obj.set_status(old.status().cloned());
+        }
+        g.addons.insert(id.clone(), obj);
+        self.notify(&mut g, ObjectKey::Addon(id), false);
+        Ok(())
+    }
+
+    /// Deletes a Federated* object.
+    pub fn delete_addon(&self, id: &AddonId) -> Result<(), HostError> {
+        let mut g = self.lock();
+        g.addons.remove(id).ok_or(HostError::NotFound)?;
+        self.notify(&mut g, ObjectKey::Addon(id.clone()), false);
+        Ok(())
+    }
+
+    /// A copy of one cluster (not an API call of the manager's).
+    pub fn cluster(&self, namespace: &str, name: &str) -> Option<KubeFedCluster> {
+        self.lock()
+            .clusters
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .cloned()
+    }
+
+    /// Copies of every cluster.
+    pub fn clusters(&self) -> Vec<KubeFedCluster> {
+        self.lock().clusters.values().cloned().collect()
+    }
+
+    /// A copy of one Federated* object.
+    pub fn addon(&self, id: &AddonId) -> Option<CatalogObject> {
+        self.lock().addons.get(id).cloned()
+    }
+
+    /// Identities of every Federated* object.
+    pub fn addon_ids(&self) -> Vec<AddonId> {
+        self.lock().addons.keys().cloned().collect()
+    }
+
+    /// Every event recorded so far.
+    pub fn events(&self) -> Vec<EventRecord> {
+        self.lock().events.clone()
+    }
+}
+
+impl HostStore for MemoryHost {
+    async fn list_clusters(&self) -> Result<Vec<KubeFedCluster>, HostError> {
+        Ok(self.clusters())
+    }
+
+    async fn get_cluster(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<KubeFedCluster>, HostError> {
+        Ok(self.cluster(namespace, name))
+    }
+
+    async fn update_cluster_labels(
+        &self,
+        namespace: &str,
+        name: &str,
+        labels: BTreeMap<String, String>,
+        resource_version: &str,
+    ) -> Result<(), HostError> {
+        let mut guard = self.lock();
+        let g = &mut *guard;
+        let c = g
+            .clusters
+            .get_mut(&(namespace.to_owned(), name.to_owned()))
+            .ok_or(HostError::NotFound)?;
+        if c.metadata.resource_version.as_deref() != Some(resource_version) {
+            return Err(HostError::Conflict);
+        }
+        let empty = BTreeMap::new();
+        check_cluster_type_change(name, c.metadata.labels.as_ref().unwrap_or(&empty), &labels)
+            .map_err(|e| HostError::Invalid(e.to_string()))?;
+        c.metadata.labels = Some(labels);
+        c.metadata.resource_version = Some(next_rv(&mut g.revision));
+        self.notify(
+            g,
+            ObjectKey::Cluster {
+                namespace: namespace.into(),
+                name: name.into(),
+            },
+            false,
+        );
+        Ok(())
+    }
+
+    async fn update_cluster_status(
+        &self,
+        namespace: &str,
+        name: &str,
+        status: KubeFedClusterStatus,
+    ) -> Result<(), HostError> {
+        let mut guard = self.lock();
+        let g = &mut *guard;
+        let c = g
+            .clusters
+            .get_mut(&(namespace.to_owned(), name.to_owned()))
+            .ok_or(HostError::NotFound)?;
+        c.status = Some(status);
+        c.metadata.resource_version = Some(next_rv(&mut g.revision));
+        self.notify(
+            g,
+            ObjectKey::Cluster {
+                namespace: namespace.into(),
+                name: name.into(),
+            },
+            true,
+        );
+        Ok(())
+    }
+
+    async fn set_cluster_finalizer(
+        &self,
+        namespace: &str,
+        name: &str,
+        present: bool,
+    ) -> Result<(), HostError> {
+        let mut guard = self.lock();
+        let g = &mut *guard;
+        let key = (namespace.to_owned(), name.to_owned());
+        let c = g.clusters.get_mut(&key).ok_or(HostError::NotFound)?;
+        let f = c.metadata.finalizers.get_or_insert_with(Vec::new);
+        f.retain(|x| x != DETACH_FINALIZER);
+        if present {
+            f.push(DETACH_FINALIZER.into());
+        }
+        if c.metadata.deletion_timestamp.is_some() && f.is_empty() {
+            g.clusters.remove(&key);
+        } else {
+            c.metadata.resource_version = Some(next_rv(&mut g.revision));
+        }
+        self.notify(
+            g,
+            ObjectKey::Cluster {
+                namespace: namespace.into(),
+                name: name.into(),
+            },
+            false,
+        );
+        Ok(())
+    }
+
+    async fn list_addons(&self) -> Result<Vec<CatalogObject>, HostError> {
+        Ok(self.lock().addons.values().cloned().collect())
+    }
+
+    async fn get_addon(&self, id: &AddonId) -> Result<Option<CatalogObject>, HostError> {
+        Ok(self.addon(id))
+    }
+
+    async fn update_addon_status(
+        &self,
+        id: &AddonId,
+        status: FederatedStatus,
+    ) -> Result<(), HostError> {
+        let mut g = self.lock();
+        let o = g.addons.get_mut(id).ok_or(HostError::NotFound)?;
+        o.set_status(Some(status));
+        self.notify(&mut g, ObjectKey::Addon(id.clone()), true);
+        Ok(())
+    }
+
+    async fn record_event(&self, event: EventRecord) -> Result<(), HostError> {
+        let mut g = self.lock();
+        g.events.push(event);
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn watch(&self) -> mpsc::UnboundedReceiver<HostEvent> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.lock().watchers.push(tx);
+        rx
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flotilla_core::labels::CLUSTER_TYPE;
+    use flotilla_core::types::KubeFedClusterSpec;
+
+    fn cluster(labels: &[(&str, &str)]) -> KubeFedCluster {
+        let mut c = KubeFedCluster::new("alpha", KubeFedClusterSpec::default());
+        c.metadata.namespace = Some("kommander".into());
+        c.metadata.labels = Some(
+            labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
+        c
+    }
+
+    #[tokio::test]
+    async fn optimistic_concurrency_and_immutable_type() {
+        let h = MemoryHost::new();
+        let mut w = h.watch();
+        h.apply_cluster(cluster(&[(CLUSTER_TYPE, "Konvoy")]))
+            .expect("create");
+        let rv = h
+            .cluster("kommander", "alpha")
+            .and_then(|c| c.metadata.resource_version)
+            .expect("rv");
+        assert_eq!(w.recv().await.map(|e| e.status_only), Some(false));
+        h.label_cluster("kommander", "alpha", "env", Some("prod"))
+            .expect("label");
+        let stale = h
+            .update_cluster_labels("kommander", "alpha", BTreeMap::new(), &rv)
+            .await;
+        assert_eq!(stale, Err(HostError::Conflict));
+        let e = h
+            .label_cluster("kommander", "alpha", CLUSTER_TYPE, Some("Generic"))
+            .expect_err("immutable");
+        assert!(e.to_string().contains("immutable once set"), "{e}");
+        h.update_cluster_status("kommander", "alpha", KubeFedClusterStatus::default())
+            .await
+            .expect("status");
+        let events: Vec<bool> = std::iter::from_fn(|| w.try_recv().ok())
+            .map(|e| e.status_only)
+            .collect();
+        assert_eq!(
+            events,
+            [false, true],
+            "a label change, then a status-only change"
+        );
+    }
+
+    #[tokio::test]
+    async fn finalizers_hold_deleted_clusters() {
+        let h = MemoryHost::new();
+        h.apply_cluster(cluster(&[])).expect("create");
+        h.set_cluster_finalizer("kommander", "alpha", true)
+            .await
+            .expect("finalizer");
+        let now = Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH);
+        h.delete_cluster("kommander", "alpha", now).expect("delete");
+        assert!(
+            h.cluster("kommander", "alpha")
+                .is_some_and(|c| c.metadata.deletion_timestamp.is_some())
+        );
+        h.set_cluster_finalizer("kommander", "alpha", false)
+            .await
+            .expect("release");
+        assert!(h.cluster("kommander", "alpha").is_none());
+    }
+}

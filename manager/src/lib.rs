@@ -1,0 +1,12 @@
+//! Flotilla's manager: attaches clusters, keeps their health and labels, and federates
+//! addons to every cluster that selects them.
+//!
+//! - [`host`]: the [`host::HostStore`] trait and [`host::MemoryHost`].
+//! - [`state`]: [`state::Fed`], the federation state, derived from the stores.
+//! - [`manager`]: the runtime tasks (probes, host watch, sync workers, status writer).
+//! - [`queue`]: the per-cluster work queue.
+
+pub mod host;
+pub mod manager;
+pub mod queue;
+pub mod state;

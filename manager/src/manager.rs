@@ -1,0 +1,814 @@
+//! The manager's runtime: the tasks that connect the stores to [`Fed`].
+//!
+//! - **Host watch**: KubeFedCluster and Federated* changes update [`Fed`] and queue the
+//!   clusters whose placement or desired objects changed (status-only events are skipped).
+//! - **Probe, one task per cluster**: `/healthz` every period with KubeFed's thresholds, the
+//!   Ready/Offline conditions, and, while Ready, the facts (version, nodes) turned into
+//!   labels on the KubeFedCluster. Labels reach placement through the host, like a user's.
+//! - **Member watch, one task per cluster**: an Addon changed in the member (the agent
+//!   reported) → queue the cluster, so readiness flows back.
+//! - **Sync workers**: for a queued cluster, make the member hold exactly the desired
+//!   Addons (apply what is missing or different, delete what is no longer placed, write
+//!   nothing when they agree), record per-pair state, finish a detach.
+//! - **Status writer**: every interval, the Federated* statuses that changed.
+//!
+//! Every task can be killed at any point: state is rebuilt from the stores on start.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use flotilla_agent::member::{MemberCluster, MemberError};
+use flotilla_core::backoff::Backoff;
+use flotilla_core::catalog::AddonId;
+use flotilla_core::labels::{ClusterFacts, LabelPolicy, derive_labels};
+use flotilla_core::types::{
+    ClusterCondition, ClusterConditionType, ConditionStatus, KubeFedCluster, KubeFedClusterStatus,
+    MANAGED_LABEL,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::host::{EventRecord, HostError, HostStore, ObjectKey};
+use crate::queue::WorkQueue;
+use crate::state::{Fed, Health, PairState};
+
+/// How the manager probes, syncs and paces itself. Defaults are KubeFed's.
+#[derive(Clone, Debug)]
+pub struct ManagerConfig {
+    /// Time between health probes of a cluster (KubeFed: 10 s).
+    pub probe_period: Duration,
+    /// How long a probe may take (KubeFed: 3 s).
+    pub probe_timeout: Duration,
+    /// Consecutive failures before a Ready cluster is judged not Ready (KubeFed: 3).
+    pub failure_threshold: u32,
+    /// Consecutive successes before a cluster is judged Ready again (KubeFed: 1).
+    pub success_threshold: u32,
+    /// Clusters synced at once.
+    pub sync_workers: usize,
+    /// How often changed Federated* statuses are written.
+    pub status_interval: Duration,
+    /// A cluster being detached that stays unreachable this long is detached anyway.
+    pub detach_timeout: Duration,
+    /// Retries of failed syncs.
+    pub backoff: Backoff,
+    /// How cluster labels are derived.
+    pub policy: LabelPolicy,
+    /// Seeds retry jitter.
+    pub seed: u64,
+    /// Wall-clock time at start, for condition timestamps (virtual time adds to it).
+    pub epoch: Timestamp,
+}
+
+impl Default for ManagerConfig {
+    fn default() -> Self {
+        Self {
+            probe_period: Duration::from_secs(10),
+            probe_timeout: Duration::from_secs(3),
+            failure_threshold: 3,
+            success_threshold: 1,
+            sync_workers: 4,
+            status_interval: Duration::from_secs(1),
+            detach_timeout: Duration::from_secs(300),
+            backoff: Backoff::default(),
+            policy: LabelPolicy::default(),
+            seed: 0,
+            epoch: Timestamp::now(),
+        }
+    }
+}
+
+/// Opens a client to the member a KubeFedCluster describes.
+pub trait Connector: Send + Sync + 'static {
+    /// The member client type.
+    type Member: MemberCluster;
+    /// A client for `cluster` (its endpoint and credentials).
+    fn connect(&self, cluster: &KubeFedCluster) -> Result<Arc<Self::Member>, String>;
+}
+
+/// What the manager did, for reports.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Cluster syncs run.
+    pub syncs: AtomicU64,
+    /// Probes that found `/healthz` ok.
+    pub probes_ok: AtomicU64,
+    /// Probes that got an answer other than ok.
+    pub probes_not_ok: AtomicU64,
+    /// Probes that could not reach the member.
+    pub probes_offline: AtomicU64,
+}
+
+struct Shared<H, C: Connector> {
+    host: Arc<H>,
+    connector: Arc<C>,
+    config: ManagerConfig,
+    fed: Mutex<Fed>,
+    members: Mutex<HashMap<String, Arc<C::Member>>>,
+    cluster_tasks: Mutex<HashMap<String, Vec<AbortHandle>>>,
+    queue: WorkQueue,
+    retries: Mutex<HashMap<String, u32>>,
+    type_warned: Mutex<HashSet<String>>,
+    rng: Mutex<StdRng>,
+    start: Instant,
+    stats: Arc<Stats>,
+}
+
+/// A running manager; dropping it (or [`ManagerHandle::kill`]) stops every task at once.
+pub struct ManagerHandle<H, C: Connector> {
+    shared: Arc<Shared<H, C>>,
+    tasks: Vec<AbortHandle>,
+}
+
+impl<H, C: Connector> ManagerHandle<H, C> {
+    /// Stops everything now, wherever it is (a crash, for tests).
+    pub fn kill(&mut self) {
+        for t in self.tasks.drain(..) {
+            t.abort();
+        }
+        let mut per_cluster = lock(&self.shared.cluster_tasks);
+        for (_, ts) in per_cluster.drain() {
+            for t in ts {
+                t.abort();
+            }
+        }
+    }
+
+    /// What the manager did so far.
+    pub fn stats(&self) -> Arc<Stats> {
+        self.shared.stats.clone()
+    }
+
+    /// Whether no cluster is waiting to be synced.
+    pub fn idle(&self) -> bool {
+        self.shared.queue.is_empty()
+    }
+}
+
+impl<H, C: Connector> Drop for ManagerHandle<H, C> {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Starts a manager over `host`, reaching members through `connector`.
+pub fn start<H: HostStore, C: Connector>(
+    host: Arc<H>,
+    connector: Arc<C>,
+    config: ManagerConfig,
+) -> ManagerHandle<H, C> {
+    let shared = Arc::new(Shared {
+        rng: Mutex::new(StdRng::seed_from_u64(config.seed)),
+        host,
+        connector,
+        config,
+        fed: Mutex::new(Fed::default()),
+        members: Mutex::new(HashMap::new()),
+        cluster_tasks: Mutex::new(HashMap::new()),
+        queue: WorkQueue::default(),
+        retries: Mutex::new(HashMap::new()),
+        type_warned: Mutex::new(HashSet::new()),
+        start: Instant::now(),
+        stats: Arc::new(Stats::default()),
+    });
+    let mut tasks = vec![tokio::spawn(shared.clone().watch_host()).abort_handle()];
+    for _ in 0..shared.config.sync_workers.max(1) {
+        tasks.push(tokio::spawn(shared.clone().sync_worker()).abort_handle());
+    }
+    tasks.push(tokio::spawn(shared.clone().status_writer()).abort_handle());
+    ManagerHandle { shared, tasks }
+}
+
+const READY_MESSAGE: &str = "/healthz responded with ok";
+const NOT_READY_MESSAGE: &str = "/healthz responded without ok";
+const OFFLINE_MESSAGE: &str = "cluster is not reachable";
+
+impl<H: HostStore, C: Connector> Shared<H, C> {
+    fn fed(&self) -> MutexGuard<'_, Fed> {
+        lock(&self.fed)
+    }
+
+    /// Condition timestamps: the epoch plus time elapsed on the runtime's clock, so a
+    /// virtual-time run stamps virtual times.
+    fn now_time(&self) -> Time {
+        let elapsed =
+            SignedDuration::try_from(self.start.elapsed()).unwrap_or(SignedDuration::ZERO);
+        Time(
+            self.config
+                .epoch
+                .checked_add(elapsed)
+                .unwrap_or(self.config.epoch),
+        )
+    }
+
+    fn jitter(&self) -> f64 {
+        lock(&self.rng).random()
+    }
+
+    async fn retry_later(self: &Arc<Self>, name: &str) {
+        let attempt = {
+            let mut r = lock(&self.retries);
+            let a = r.entry(name.to_owned()).or_insert(0);
+            *a = a.saturating_add(1);
+            *a - 1
+        };
+        let delay = self.config.backoff.delay(attempt, self.jitter());
+        let me = self.clone();
+        let name = name.to_owned();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            me.queue.add(&name);
+        });
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Host watch
+    // -----------------------------------------------------------------------------------
+
+    async fn watch_host(self: Arc<Self>) {
+        let mut rx = self.host.watch();
+        // Initial state, listed after subscribing so nothing in between is lost.
+        loop {
+            match self.initial_list().await {
+                Ok(()) => break,
+                Err(e) => {
+                    warn!(error = %e, "listing the host failed; retrying");
+                    tokio::time::sleep(self.config.backoff.delay(3, self.jitter())).await;
+                }
+            }
+        }
+        while let Some(ev) = rx.recv().await {
+            if ev.status_only {
+                continue;
+            }
+            let r = match &ev.key {
+                ObjectKey::Addon(id) => self.on_addon(id).await,
+                ObjectKey::Cluster { namespace, name } => {
+                    match self.host.get_cluster(namespace, name).await {
+                        Ok(c) => {
+                            self.on_cluster(namespace, name, c).await;
+                            Ok(())
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+            };
+            if let Err(e) = r {
+                warn!(key = ?ev.key, error = %e, "handling a host change failed");
+            }
+        }
+    }
+
+    async fn initial_list(self: &Arc<Self>) -> Result<(), HostError> {
+        for obj in self.host.list_addons().await? {
+            let affected = self.fed().upsert_addon(&obj);
+            affected.iter().for_each(|c| self.queue.add(c));
+        }
+        for c in self.host.list_clusters().await? {
+            let ns = c.metadata.namespace.clone().unwrap_or_default();
+            let name = c.metadata.name.clone().unwrap_or_default();
+            self.on_cluster(&ns, &name, Some(c)).await;
+        }
+        Ok(())
+    }
+
+    async fn on_addon(self: &Arc<Self>, id: &AddonId) -> Result<(), HostError> {
+        let obj = self.host.get_addon(id).await?;
+        let affected = match &obj {
+            Some(o) => self.fed().upsert_addon(o),
+            None => self.fed().remove_addon(id),
+        };
+        debug!(addon = %id, clusters = affected.len(), "addon changed");
+        affected.iter().for_each(|c| self.queue.add(c));
+        Ok(())
+    }
+
+    async fn on_cluster(
+        self: &Arc<Self>,
+        namespace: &str,
+        name: &str,
+        cluster: Option<KubeFedCluster>,
+    ) {
+        let Some(c) = cluster else {
+            info!(cluster = name, "detached");
+            self.fed().remove_cluster(name);
+            lock(&self.members).remove(name);
+            if let Some(ts) = lock(&self.cluster_tasks).remove(name) {
+                ts.iter().for_each(AbortHandle::abort);
+            }
+            return;
+        };
+        let deleting = c.metadata.deletion_timestamp.is_some();
+        let known = lock(&self.members).contains_key(name);
+        if !known {
+            let member = match self.connector.connect(&c) {
+                Ok(m) => m,
+                Err(e) => {
+                    warn!(cluster = name, error = %e, "cannot connect to member");
+                    return;
+                }
+            };
+            lock(&self.members).insert(name.to_owned(), member.clone());
+            let probe = tokio::spawn(self.clone().probe_loop(
+                namespace.to_owned(),
+                name.to_owned(),
+                member.clone(),
+            ));
+            let watch = tokio::spawn(self.clone().member_watch(name.to_owned(), member));
+            lock(&self.cluster_tasks).insert(
+                name.to_owned(),
+                vec![probe.abort_handle(), watch.abort_handle()],
+            );
+            info!(cluster = name, "attached");
+        }
+        let has_finalizer = c
+            .metadata
+            .finalizers
+            .iter()
+            .flatten()
+            .any(|f| f == crate::host::DETACH_FINALIZER);
+        if !deleting && !has_finalizer {
+            if let Err(e) = self.host.set_cluster_finalizer(namespace, name, true).await {
+                warn!(cluster = name, error = %e, "adding the detach finalizer failed");
+            }
+        }
+        let labels = c.metadata.labels.clone().unwrap_or_default();
+        if self
+            .fed()
+            .upsert_cluster(name, namespace, &labels, deleting)
+            || deleting
+        {
+            self.queue.add(name);
+        }
+    }
+
+    async fn member_watch(self: Arc<Self>, name: String, member: Arc<C::Member>) {
+        let mut rx = member.changes();
+        while rx.changed().await.is_ok() {
+            self.queue.add(&name);
+        }
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Probes: health, conditions, facts → labels
+    // -----------------------------------------------------------------------------------
+
+    async fn probe_loop(self: Arc<Self>, namespace: String, name: String, member: Arc<C::Member>) {
+        let (mut successes, mut failures) = (0u32, 0u32);
+        loop {
+            let span = info_span!("probe", cluster = %name);
+            async {
+                let verdict =
+                    match tokio::time::timeout(self.config.probe_timeout, member.healthz()).await {
+                        Ok(Ok(body)) if body.trim().eq_ignore_ascii_case("ok") => Health::Ready,
+                        Ok(Ok(_)) => Health::NotReady,
+                        Ok(Err(_)) | Err(_) => Health::Offline,
+                    };
+                let counter = match verdict {
+                    Health::Ready => &self.stats.probes_ok,
+                    Health::NotReady => &self.stats.probes_not_ok,
+                    _ => &self.stats.probes_offline,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                if verdict == Health::Ready {
+                    successes += 1;
+                    failures = 0;
+                } else {
+                    failures += 1;
+                    successes = 0;
+                }
+                let current = self
+                    .fed()
+                    .cluster(&name)
+                    .map_or(Health::Unknown, |c| c.health);
+                let next = match verdict {
+                    Health::Ready
+                        if current == Health::Unknown
+                            || successes >= self.config.success_threshold =>
+                    {
+                        Health::Ready
+                    }
+                    Health::NotReady | Health::Offline
+                        if current == Health::Unknown
+                            || failures >= self.config.failure_threshold =>
+                    {
+                        verdict
+                    }
+                    _ => current,
+                };
+                let mut region_zones = None;
+                if next == Health::Ready {
+                    match self.refresh_labels(&namespace, &name, &*member).await {
+                        Ok(rz) => region_zones = Some(rz),
+                        Err(e) => debug!(error = %e, "reading facts failed"),
+                    }
+                }
+                if let Err(e) = self
+                    .write_conditions(&namespace, &name, next, region_zones)
+                    .await
+                {
+                    debug!(error = %e, "writing cluster status failed");
+                }
+                let (changed, deleting) = {
+                    let mut fed = self.fed();
+                    let changed = fed.set_health(&name, next, Instant::now());
+                    (changed, fed.cluster(&name).is_some_and(|c| c.deleting))
+                };
+                if changed {
+                    info!(health = ?next, "cluster health changed");
+                }
+                if changed || deleting {
+                    self.queue.add(&name);
+                }
+            }
+            .instrument(span)
+            .await;
+            tokio::time::sleep(self.config.probe_period).await;
+        }
+    }
+
+    /// Reads version and nodes, derives the labels, writes them if they changed.
+    async fn refresh_labels(
+        self: &Arc<Self>,
+        namespace: &str,
+        name: &str,
+        member: &C::Member,
+    ) -> Result<(Option<String>, Vec<String>), String> {
+        let git_version = member.version().await.map_err(|e| e.to_string())?;
+        let nodes = member.nodes().await.map_err(|e| e.to_string())?;
+        let zone = |k: &str| -> Vec<String> {
+            let mut v: Vec<String> = nodes.iter().filter_map(|n| n.get(k).cloned()).collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        let region = zone("topology.kubernetes.io/region").into_iter().next();
+        let zones = zone("topology.kubernetes.io/zone");
+        let cluster = self
+            .host
+            .get_cluster(namespace, name)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("gone")?;
+        let current = cluster.metadata.labels.clone().unwrap_or_default();
+        let defaults = self.fed().federate_defaults();
+        let facts = ClusterFacts {
+            namespace,
+            name,
+            node_labels: &nodes,
+            git_version: &git_version,
+            uid: None,
+            workspace: None,
+        };
+        let derived = derive_labels(&facts, &current, &self.config.policy, &defaults)
+            .map_err(|e| e.to_string())?;
+        if let Some(conflict) = &derived.type_conflict {
+            if lock(&self.type_warned).insert(name.to_owned()) {
+                let message = format!(
+                    "nodes now say cluster-type {}, but the cluster keeps {} (it never changes once set)",
+                    conflict.detected, conflict.kept
+                );
+                warn!(cluster = name, %message);
+                let regarding = ObjectKey::Cluster {
+                    namespace: namespace.into(),
+                    name: name.into(),
+                };
+                let event = EventRecord {
+                    regarding,
+                    warning: true,
+                    reason: "ClusterTypeChangeRejected".into(),
+                    message,
+                };
+                let _ = self.host.record_event(event).await;
+            }
+        }
+        if derived.labels != current {
+            let rv = cluster
+                .metadata
+                .resource_version
+                .clone()
+                .unwrap_or_default();
+            self.host
+                .update_cluster_labels(namespace, name, derived.labels.clone(), &rv)
+                .await
+                .map_err(|e| e.to_string())?;
+            // The host will tell us too; take the labels now so that the first sync after
+            // a cluster turns Ready already sees them.
+            let deleting = cluster.metadata.deletion_timestamp.is_some();
+            if self
+                .fed()
+                .upsert_cluster(name, namespace, &derived.labels, deleting)
+            {
+                self.queue.add(name);
+            }
+        }
+        Ok((region, zones))
+    }
+
+    async fn write_conditions(
+        &self,
+        namespace: &str,
+        name: &str,
+        health: Health,
+        region_zones: Option<(Option<String>, Vec<String>)>,
+    ) -> Result<(), HostError> {
+        let Some(cluster) = self.host.get_cluster(namespace, name).await? else {
+            return Ok(());
+        };
+        let old = cluster.status.clone().unwrap_or_default();
+        let now = self.now_time();
+        let cond = |type_, status, reason: &str, message: &str| {
+            let previous = old.conditions.iter().find(|c| c.type_ == type_);
+            let last_transition_time = match previous {
+                Some(p) if p.status == status => p.last_transition_time.clone(),
+                _ => Some(now.clone()),
+            };
+            ClusterCondition {
+                type_,
+                status,
+                last_probe_time: now.clone(),
+                last_transition_time,
+                reason: Some(reason.into()),
+                message: Some(message.into()),
+            }
+        };
+        let conditions = match health {
+            Health::Ready => vec![cond(
+                ClusterConditionType::Ready,
+                ConditionStatus::True,
+                "ClusterReady",
+                READY_MESSAGE,
+            )],
+            Health::NotReady => vec![
+                cond(
+                    ClusterConditionType::Ready,
+                    ConditionStatus::False,
+                    "ClusterNotReady",
+                    NOT_READY_MESSAGE,
+                ),
+                cond(
+                    ClusterConditionType::Offline,
+                    ConditionStatus::False,
+                    "ClusterReachable",
+                    "cluster is reachable",
+                ),
+            ],
+            Health::Offline => {
+                vec![cond(
+                    ClusterConditionType::Offline,
+                    ConditionStatus::True,
+                    "ClusterNotReachable",
+                    OFFLINE_MESSAGE,
+                )]
+            }
+            Health::Unknown => return Ok(()),
+        };
+        let (region, zones) = region_zones.unwrap_or((old.region.clone(), old.zones.clone()));
+        self.host
+            .update_cluster_status(
+                namespace,
+                name,
+                KubeFedClusterStatus {
+                    conditions,
+                    zones,
+                    region,
+                },
+            )
+            .await
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Sync: make the member hold exactly what is placed
+    // -----------------------------------------------------------------------------------
+
+    async fn sync_worker(self: Arc<Self>) {
+        loop {
+            let name = self.queue.next().await;
+            let span = info_span!("sync", cluster = %name);
+            let result = self.sync_cluster(&name).instrument(span).await;
+            self.queue.done(&name);
+            self.stats.syncs.fetch_add(1, Ordering::Relaxed);
+            match result {
+                Ok(()) => {
+                    lock(&self.retries).remove(&name);
+                }
+                Err(e) => {
+                    debug!(cluster = %name, error = %e, "sync failed; retrying with backoff");
+                    self.retry_later(&name).await;
+                }
+            }
+        }
+    }
+
+    async fn sync_cluster(self: &Arc<Self>, name: &str) -> Result<(), String> {
+        let Some(plan) = self.fed().plan(name) else {
+            return Ok(());
+        };
+        let Some(member) = lock(&self.members).get(name).cloned() else {
+            return Ok(());
+        };
+        let mut pairs: BTreeMap<AddonId, PairState> = BTreeMap::new();
+        let previous = self
+            .fed()
+            .cluster(name)
+            .map(|c| c.pairs.clone())
+            .unwrap_or_default();
+
+        if !plan.writable {
+            if plan.deleting {
+                return self.detach_unreachable(name).await;
+            }
+            // No writes to a cluster that is not Ready; it is caught up when it returns.
+            for d in &plan.desired {
+                let mut p = previous.get(&d.id).cloned().unwrap_or_default();
+                p.reason = Some("ClusterNotReady".into());
+                pairs.insert(d.id.clone(), p);
+            }
+            self.fed().record(name, pairs);
+            return Ok(());
+        }
+
+        let actual = member.list_addons().await.map_err(|e| e.to_string())?;
+        let actual: BTreeMap<&AddonId, _> = actual.iter().map(|a| (&a.id, a)).collect();
+        let mut failed = Vec::new();
+        let observed = |a: &flotilla_agent::member::MemberAddon| PairState {
+            reason: None,
+            ready: a.status.ready,
+            stage: a.status.stage,
+            revision: a.status.revision.clone(),
+            message: a.status.message.clone(),
+        };
+        for d in &plan.desired {
+            let state = match actual.get(&d.id) {
+                Some(a) if a.deleting => PairState {
+                    reason: Some("WaitingForRemoval".into()),
+                    ..observed(a)
+                },
+                Some(a)
+                    if (Arc::ptr_eq(&a.spec, &d.spec) || a.spec == d.spec)
+                        && a.labels == d.labels
+                        && a.annotations == d.annotations =>
+                {
+                    observed(a)
+                }
+                existing => match member.apply_addon(d).await {
+                    Ok(()) => existing.map_or_else(PairState::default, |a| observed(a)),
+                    Err(e) => {
+                        failed.push(e.to_string());
+                        let reason = if existing.is_some() {
+                            "UpdateFailed"
+                        } else {
+                            "CreationFailed"
+                        };
+                        PairState {
+                            reason: Some(reason.into()),
+                            message: Some(e.to_string()),
+                            ..Default::default()
+                        }
+                    }
+                },
+            };
+            pairs.insert(d.id.clone(), state);
+        }
+        for (id, err) in &plan.render_errors {
+            let p = PairState {
+                reason: Some("ApplyOverridesFailed".into()),
+                message: Some(err.to_string()),
+                ..Default::default()
+            };
+            pairs.insert(id.clone(), p);
+        }
+        let mut managed_left = 0usize;
+        for (id, a) in &actual {
+            if a.labels.get(MANAGED_LABEL).map(String::as_str) != Some("true")
+                || pairs.contains_key(*id)
+            {
+                continue;
+            }
+            managed_left += 1;
+            if a.deleting {
+                continue;
+            }
+            match member.delete_addon(id).await {
+                Ok(()) | Err(MemberError::NotFound) => {}
+                Err(e) => {
+                    failed.push(e.to_string());
+                    let p = PairState {
+                        reason: Some("DeletionFailed".into()),
+                        message: Some(e.to_string()),
+                        ..Default::default()
+                    };
+                    pairs.insert((*id).clone(), p);
+                }
+            }
+        }
+        self.fed().record(name, pairs);
+
+        if plan.deleting && managed_left == 0 {
+            let ns = self
+                .fed()
+                .cluster(name)
+                .map(|c| c.namespace.clone())
+                .unwrap_or_default();
+            info!(
+                cluster = name,
+                "member cleaned up; releasing the KubeFedCluster"
+            );
+            self.host
+                .set_cluster_finalizer(&ns, name, false)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(failed.join("; "))
+        }
+    }
+
+    /// A cluster being detached that cannot be reached: wait up to the detach timeout, then
+    /// let it go, saying what was left behind.
+    async fn detach_unreachable(self: &Arc<Self>, name: &str) -> Result<(), String> {
+        let (ns, since, left): (String, Option<Instant>, Vec<String>) = {
+            let fed = self.fed();
+            let Some(c) = fed.cluster(name) else {
+                return Ok(());
+            };
+            (
+                c.namespace.clone(),
+                c.unhealthy_since,
+                c.pairs.keys().map(ToString::to_string).collect(),
+            )
+        };
+        let overdue = since.is_some_and(|s| s.elapsed() >= self.config.detach_timeout);
+        if !overdue {
+            return Ok(());
+        }
+        let message = format!(
+            "cluster {name} was unreachable for more than {:?} while being detached; detached anyway, leaving behind {} addon(s): {}",
+            self.config.detach_timeout,
+            left.len(),
+            if left.is_empty() {
+                "none known".to_string()
+            } else {
+                left.join(", ")
+            }
+        );
+        warn!(cluster = name, %message);
+        let regarding = ObjectKey::Cluster {
+            namespace: ns.clone(),
+            name: name.into(),
+        };
+        let event = EventRecord {
+            regarding,
+            warning: true,
+            reason: "DetachedWhileUnreachable".into(),
+            message,
+        };
+        self.host
+            .record_event(event)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.host
+            .set_cluster_finalizer(&ns, name, false)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Federated* status
+    // -----------------------------------------------------------------------------------
+
+    async fn status_writer(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(self.config.status_interval).await;
+            let dirty = self.fed().take_dirty();
+            for id in dirty {
+                let Some(status) = self.fed().addon_status(&id) else {
+                    continue;
+                };
+                let current = match self.host.get_addon(&id).await {
+                    Ok(Some(o)) => o.status().cloned(),
+                    Ok(None) => continue,
+                    Err(_) => None,
+                };
+                if current.as_ref() == Some(&status) {
+                    continue;
+                }
+                if let Err(e) = self.host.update_addon_status(&id, status).await {
+                    debug!(addon = %id, error = %e, "writing addon status failed");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,560 @@
+//! The manager's view of the federation, derived entirely from the stores (nothing here is
+//! the source of truth, so a restarted manager rebuilds it by listing).
+//!
+//! Addons sit at stable positions of one [`PlacementIndex`]; each cluster keeps its row and
+//! the set of positions placed on it. A change to one cluster re-places that cluster; a
+//! change to one addon re-evaluates that addon's column. Only when an addon brings label
+//! keys or values the index has never seen are rows rebuilt (a cluster may carry them).
+//! No I/O: the runtime ([`crate::manager`]) asks this state what to do and reports back.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use flotilla_core::catalog::{AddonId, CatalogAddon, CatalogObject};
+use flotilla_core::explain::summarize;
+use flotilla_core::labels::CLUSTER_TYPE;
+use flotilla_core::placement::{AddonSet, ClusterRow, PlacementIndex};
+use flotilla_core::render::{DesiredAddon, RenderError, render_for, render_template};
+use flotilla_core::types::{
+    ClusterPropagation, ConditionStatus, FederatedStatus, PropagationCondition, Stage,
+};
+
+/// Most clusters listed one by one in a Federated* status (the summary counts them all).
+pub const STATUS_CLUSTER_LIMIT: usize = 100;
+
+/// A member's health, as the probes judged it (KubeFed's thresholds applied).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Health {
+    /// Not probed yet.
+    Unknown,
+    /// `/healthz` said ok.
+    Ready,
+    /// `/healthz` answered something else.
+    NotReady,
+    /// The member could not be reached.
+    Offline,
+}
+
+/// One (cluster, addon) pair as the manager last saw it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PairState {
+    /// KubeFed's propagation reason when not fine (ClusterNotReady, CreationFailed, ...).
+    pub reason: Option<String>,
+    /// What the agent reported.
+    pub ready: bool,
+    /// Stage the agent reported.
+    pub stage: Option<Stage>,
+    /// Revision the agent reported.
+    pub revision: Option<String>,
+    /// Message from the agent or the manager.
+    pub message: Option<String>,
+}
+
+struct AddonEntry {
+    generation: i64,
+    compiled: Result<Arc<CatalogAddon>, String>,
+    shared: Option<DesiredAddon>,
+    position: Option<usize>,
+}
+
+/// What the manager knows of one attached cluster.
+pub struct ClusterEntry {
+    /// Namespace of its KubeFedCluster.
+    pub namespace: String,
+    /// Its labels, as on the KubeFedCluster.
+    pub labels: BTreeMap<String, String>,
+    row: ClusterRow,
+    placed: AddonSet,
+    /// Health by the probes.
+    pub health: Health,
+    /// Its KubeFedCluster is being deleted.
+    pub deleting: bool,
+    /// Per addon: placed pairs, and pairs still being removed.
+    pub pairs: BTreeMap<AddonId, PairState>,
+    /// Since when the probes have judged it not Ready.
+    pub unhealthy_since: Option<tokio::time::Instant>,
+}
+
+impl ClusterEntry {
+    /// Placement needs the derived labels: a cluster gets nothing before its type is known.
+    fn eligible(&self) -> bool {
+        !self.deleting && self.labels.contains_key(CLUSTER_TYPE)
+    }
+}
+
+/// What a cluster's sync should make true.
+pub struct Plan {
+    /// The objects the member should hold.
+    pub desired: Vec<DesiredAddon>,
+    /// Addons placed but not renderable for this cluster (bad overrides).
+    pub render_errors: Vec<(AddonId, RenderError)>,
+    /// The member may be written to.
+    pub writable: bool,
+    /// The cluster is being detached.
+    pub deleting: bool,
+}
+
+/// The whole federation state.
+#[derive(Default)]
+pub struct Fed {
+    addons: BTreeMap<AddonId, AddonEntry>,
+    positions: Vec<Option<AddonId>>,
+    index: Option<PlacementIndex>,
+    clusters: BTreeMap<String, ClusterEntry>,
+    dirty: BTreeSet<AddonId>,
+}
+
+impl Fed {
+    fn index(&mut self) -> &mut PlacementIndex {
+        self.index.get_or_insert_with(PlacementIndex::empty)
+    }
+
+    fn is_placed(&self, c: &ClusterEntry, name: &str, at: usize) -> bool {
+        c.eligible()
+            && self
+                .index
+                .as_ref()
+                .is_some_and(|ix| ix.is_placed(&c.row, name, at))
+    }
+
+    /// Takes in a Federated* object as the host holds it; returns the clusters to sync.
+    pub fn upsert_addon(&mut self, obj: &CatalogObject) -> Vec<String> {
+        let id = obj.id();
+        if self
+            .addons
+            .get(&id)
+            .is_some_and(|e| e.generation == obj.generation())
+        {
+            return Vec::new();
+        }
+        let compiled = CatalogAddon::compile(obj)
+            .map(Arc::new)
+            .map_err(|e| e.to_string());
+        let position = self.addons.get(&id).and_then(|e| e.position).or_else(|| {
+            compiled.is_ok().then(|| {
+                self.positions
+                    .iter()
+                    .position(Option::is_none)
+                    .unwrap_or_else(|| {
+                        self.positions.push(None);
+                        self.positions.len() - 1
+                    })
+            })
+        });
+        let shared = compiled.as_ref().ok().map(|a| render_template(a));
+        let entry = AddonEntry {
+            generation: obj.generation(),
+            compiled: compiled.clone(),
+            shared,
+            position,
+        };
+        self.addons.insert(id.clone(), entry);
+        self.dirty.insert(id.clone());
+        let Some(at) = position else {
+            return Vec::new();
+        };
+        self.positions[at] = compiled.is_ok().then(|| id.clone());
+        let stale_rows = {
+            let a = compiled.as_ref().ok().map(Arc::as_ref);
+            self.index().set(at, a)
+        };
+        if stale_rows {
+            self.rebuild_rows();
+        }
+        // Every cluster that has or should have it: a new template must reach them too.
+        self.reevaluate(at, true)
+    }
+
+    /// Forgets a deleted Federated* object; returns the clusters to sync.
+    pub fn remove_addon(&mut self, id: &AddonId) -> Vec<String> {
+        let Some(entry) = self.addons.remove(id) else {
+            return Vec::new();
+        };
+        self.dirty.remove(id);
+        let Some(at) = entry.position else {
+            return Vec::new();
+        };
+        self.positions[at] = None;
+        self.index().set(at, None);
+        self.reevaluate(at, false)
+    }
+
+    fn rebuild_rows(&mut self) {
+        let Some(ix) = &self.index else { return };
+        for c in self.clusters.values_mut() {
+            c.row = ix.row_of(&c.labels);
+        }
+    }
+
+    /// Re-decides one addon position on every cluster; returns the clusters whose
+    /// placement of it changed (or that hold it, when `template_changed`).
+    fn reevaluate(&mut self, at: usize, template_changed: bool) -> Vec<String> {
+        let mut affected = Vec::new();
+        let decisions: Vec<(String, bool)> = self
+            .clusters
+            .iter()
+            .map(|(n, c)| (n.clone(), self.is_placed(c, n, at)))
+            .collect();
+        for (name, now) in decisions {
+            let Some(c) = self.clusters.get_mut(&name) else {
+                continue;
+            };
+            let before = c.placed.contains(at);
+            if now != before {
+                if now {
+                    c.placed.insert(at);
+                } else {
+                    c.placed.remove(at);
+                }
+            }
+            if now != before || (now && template_changed) {
+                affected.push(name);
+            }
+        }
+        affected
+    }
+
+    /// Takes in a cluster's labels and deletion state; returns whether it must be synced.
+    pub fn upsert_cluster(
+        &mut self,
+        name: &str,
+        namespace: &str,
+        labels: &BTreeMap<String, String>,
+        deleting: bool,
+    ) -> bool {
+        let row = self.index().row_of(labels);
+        let existed = self.clusters.contains_key(name);
+        let c = self
+            .clusters
+            .entry(name.to_owned())
+            .or_insert_with(|| ClusterEntry {
+                namespace: namespace.to_owned(),
+                labels: BTreeMap::new(),
+                row: row.clone(),
+                placed: AddonSet::default(),
+                health: Health::Unknown,
+                deleting,
+                pairs: BTreeMap::new(),
+                unhealthy_since: None,
+            });
+        if existed && c.labels == *labels && c.deleting == deleting {
+            return false;
+        }
+        c.labels = labels.clone();
+        c.row = row;
+        c.deleting = deleting;
+        self.replace(name)
+    }
+
+    /// Re-places one cluster; returns whether its placement changed.
+    fn replace(&mut self, name: &str) -> bool {
+        let Some(c) = self.clusters.get(name) else {
+            return false;
+        };
+        let mut placed = AddonSet::default();
+        for (at, id) in self.positions.iter().enumerate() {
+            if id.is_some() && self.is_placed(c, name, at) {
+                placed.insert(at);
+            }
+        }
+        let changed = placed != c.placed;
+        if changed {
+            let diff: Vec<usize> = (0..self.positions.len())
+                .filter(|&i| placed.contains(i) != c.placed.contains(i))
+                .collect();
+            for i in diff {
+                if let Some(Some(id)) = self.positions.get(i) {
+                    self.dirty.insert(id.clone());
+                }
+            }
+        }
+        if let Some(c) = self.clusters.get_mut(name) {
+            c.placed = placed;
+        }
+        changed
+    }
+
+    /// Forgets a detached cluster.
+    pub fn remove_cluster(&mut self, name: &str) {
+        if let Some(c) = self.clusters.remove(name) {
+            self.dirty.extend(c.pairs.into_keys());
+        }
+    }
+
+    /// Records a probe verdict at `now`; returns whether it changed.
+    pub fn set_health(&mut self, name: &str, health: Health, now: tokio::time::Instant) -> bool {
+        let Some(c) = self.clusters.get_mut(name) else {
+            return false;
+        };
+        if health == Health::Ready {
+            c.unhealthy_since = None;
+        } else {
+            c.unhealthy_since.get_or_insert(now);
+        }
+        let changed = c.health != health;
+        c.health = health;
+        if changed {
+            self.dirty.extend(c.pairs.keys().cloned());
+        }
+        changed
+    }
+
+    /// Each federate key the valid addons read, with its default (see
+    /// [`flotilla_core::catalog::Catalog::federate_defaults`]).
+    pub fn federate_defaults(&self) -> BTreeMap<String, bool> {
+        flotilla_core::catalog::federate_defaults(
+            self.addons
+                .values()
+                .filter_map(|e| e.compiled.as_deref().ok()),
+        )
+    }
+
+    /// A cluster, if attached.
+    pub fn cluster(&self, name: &str) -> Option<&ClusterEntry> {
+        self.clusters.get(name)
+    }
+
+    /// Names of every attached cluster.
+    pub fn cluster_names(&self) -> Vec<String> {
+        self.clusters.keys().cloned().collect()
+    }
+
+    /// Names of every known addon (valid or not).
+    pub fn addon_ids(&self) -> Vec<AddonId> {
+        self.addons.keys().cloned().collect()
+    }
+
+    /// The addons placed on `name`.
+    pub fn placed_on(&self, name: &str) -> Vec<AddonId> {
+        let Some(c) = self.clusters.get(name) else {
+            return Vec::new();
+        };
+        c.placed
+            .iter()
+            .filter_map(|i| self.positions.get(i).cloned().flatten())
+            .collect()
+    }
+
+    /// What a cluster's sync should make true.
+    pub fn plan(&self, name: &str) -> Option<Plan> {
+        let c = self.clusters.get(name)?;
+        let mut desired = Vec::new();
+        let mut render_errors = Vec::new();
+        if !c.deleting {
+            for at in c.placed.iter() {
+                let Some(Some(id)) = self.positions.get(at) else {
+                    continue;
+                };
+                let Some(e) = self.addons.get(id) else {
+                    continue;
+                };
+                let (Ok(a), Some(shared)) = (&e.compiled, &e.shared) else {
+                    continue;
+                };
+                match render_for(a, name, shared) {
+                    Ok(d) => desired.push(d),
+                    Err(err) => render_errors.push((id.clone(), err)),
+                }
+            }
+        }
+        Some(Plan {
+            desired,
+            render_errors,
+            writable: c.health == Health::Ready,
+            deleting: c.deleting,
+        })
+    }
+
+    /// Records what a sync saw or did for each pair; marks addons whose status must change.
+    pub fn record(&mut self, name: &str, pairs: BTreeMap<AddonId, PairState>) {
+        let Some(c) = self.clusters.get_mut(name) else {
+            return;
+        };
+        for (id, old) in &c.pairs {
+            if pairs.get(id) != Some(old) {
+                self.dirty.insert(id.clone());
+            }
+        }
+        for id in pairs.keys() {
+            if !c.pairs.contains_key(id) {
+                self.dirty.insert(id.clone());
+            }
+        }
+        c.pairs = pairs;
+    }
+
+    /// Takes the addons whose status needs writing.
+    pub fn take_dirty(&mut self) -> Vec<AddonId> {
+        std::mem::take(&mut self.dirty).into_iter().collect()
+    }
+
+    /// The status a Federated* object should carry now.
+    pub fn addon_status(&self, id: &AddonId) -> Option<FederatedStatus> {
+        let e = self.addons.get(id)?;
+        let a = match &e.compiled {
+            Ok(a) => a,
+            Err(msg) => {
+                return Some(FederatedStatus {
+                    observed_generation: Some(e.generation),
+                    conditions: vec![PropagationCondition {
+                        type_: "Propagation".into(),
+                        status: ConditionStatus::False,
+                        reason: Some("InvalidSpec".into()),
+                        message: Some(msg.clone()),
+                        last_transition_time: None,
+                    }],
+                    ..Default::default()
+                });
+            }
+        };
+        let at = e.position?;
+        let mut entries = Vec::new();
+        let (mut selected, mut ready, mut problems) = (0usize, 0usize, 0usize);
+        for (name, c) in &self.clusters {
+            if !c.placed.contains(at) {
+                continue;
+            }
+            selected += 1;
+            let p = c.pairs.get(id).cloned().unwrap_or(PairState {
+                reason: Some("Pending".into()),
+                ..Default::default()
+            });
+            if p.ready {
+                ready += 1;
+            }
+            if p.reason.is_some() {
+                problems += 1;
+            }
+            entries.push(ClusterPropagation {
+                name: name.clone(),
+                status: p.reason,
+                ready: p.ready,
+                stage: p.stage,
+                revision: p.revision,
+                message: p.message,
+            });
+        }
+        if entries.len() > STATUS_CLUSTER_LIMIT {
+            entries.retain(|e| !e.ready || e.status.is_some());
+            entries.truncate(STATUS_CLUSTER_LIMIT);
+        }
+        let summary = summarize(
+            a,
+            self.clusters.iter().map(|(n, c)| (n.as_str(), &c.labels)),
+        );
+        let ok = problems == 0;
+        Some(FederatedStatus {
+            observed_generation: Some(e.generation),
+            conditions: vec![PropagationCondition {
+                type_: "Propagation".into(),
+                status: if ok {
+                    ConditionStatus::True
+                } else {
+                    ConditionStatus::False
+                },
+                reason: (!ok).then(|| "CheckClusters".into()),
+                message: Some(format!("{ready}/{selected} selected clusters ready")),
+                last_transition_time: None,
+            }],
+            clusters: entries,
+            selection: Some(summary),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(name: &str, selector: serde_json::Value, generation: i64) -> CatalogObject {
+        let v = serde_json::json!({"apiVersion": "types.kubefed.io/v1beta1", "kind": "FederatedClusterAddon",
+            "metadata": {"name": name, "generation": generation},
+            "spec": {"template": {"spec": {}}, "placement": {"clusterSelector": selector}}});
+        CatalogObject::ClusterAddon(serde_json::from_value(v).expect("object"))
+    }
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        let mut l: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        l.entry(CLUSTER_TYPE.into())
+            .or_insert_with(|| "Generic".into());
+        l
+    }
+
+    #[test]
+    fn incremental_placement() {
+        let mut f = Fed::default();
+        assert!(f.upsert_cluster("a", "kommander", &labels(&[("env", "prod")]), false));
+        f.upsert_cluster("b", "kommander", &labels(&[("env", "dev")]), false);
+        assert!(
+            !f.upsert_cluster("a", "kommander", &labels(&[("env", "prod")]), false),
+            "no change, no sync"
+        );
+        // A new addon reads a key the index had never seen: rows are rebuilt, and it lands.
+        let affected = f.upsert_addon(&obj(
+            "x",
+            serde_json::json!({"matchLabels": {"env": "prod"}}),
+            1,
+        ));
+        assert_eq!(affected, ["a"]);
+        assert_eq!(
+            f.upsert_addon(&obj(
+                "x",
+                serde_json::json!({"matchLabels": {"env": "prod"}}),
+                1
+            )),
+            Vec::<String>::new()
+        );
+        // A label change re-places one cluster.
+        assert!(f.upsert_cluster("b", "kommander", &labels(&[("env", "prod")]), false));
+        assert_eq!(f.placed_on("b").len(), 1);
+        // A new generation reaches every cluster holding it; a narrower selector drops one.
+        let affected = f.upsert_addon(&obj(
+            "x",
+            serde_json::json!({"matchExpressions": [{"key": "team", "operator": "Exists"}]}),
+            2,
+        ));
+        assert_eq!(affected, ["a", "b"]);
+        assert!(f.placed_on("a").is_empty());
+        // Clusters without derived labels get nothing; deleting clusters get nothing.
+        let everywhere = f.upsert_addon(&obj("y", serde_json::json!({}), 1));
+        assert_eq!(everywhere, ["a", "b"]);
+        f.upsert_cluster("c", "kommander", &BTreeMap::new(), false);
+        assert!(f.placed_on("c").is_empty());
+        f.upsert_cluster("a", "kommander", &labels(&[("env", "prod")]), true);
+        assert!(f.placed_on("a").is_empty());
+        assert_eq!(
+            f.remove_addon(&obj("y", serde_json::json!({}), 1).id()),
+            ["b"]
+        );
+    }
+
+    #[test]
+    fn invalid_addons_report_on_their_own_status() {
+        let mut f = Fed::default();
+        f.upsert_cluster("a", "kommander", &labels(&[]), false);
+        let bad = obj(
+            "bad",
+            serde_json::json!({"matchExpressions": [{"key": "k", "operator": "Gt", "values": ["1"]}]}),
+            1,
+        );
+        assert!(f.upsert_addon(&bad).is_empty());
+        let good = f.upsert_addon(&obj("good", serde_json::json!({}), 1));
+        assert_eq!(good, ["a"]);
+        let s = f.addon_status(&bad.id()).expect("status");
+        assert_eq!(s.conditions[0].reason.as_deref(), Some("InvalidSpec"));
+        assert!(
+            s.conditions[0]
+                .message
+                .as_deref()
+                .is_some_and(|m| m.contains("not a valid selector operator"))
+        );
+        let g = f
+            .addon_status(&obj("good", serde_json::json!({}), 1).id())
+            .expect("status");
+        assert_eq!(g.selection.as_deref(), Some("1/1 clusters selected"));
+        assert_eq!(g.clusters[0].status.as_deref(), Some("Pending"));
+    }
+}

@@ -1,0 +1,318 @@
+//! An embedded world: an in-memory host, simulated member clusters with their agents, and
+//! the manager, all in one process, driven through the same code as the real mode.
+//!
+//! The world can crash and restart the manager or any agent, cut members off, change their
+//! facts, and judge whether the fleet has converged: every placed pair present and settled
+//! (deployed and ready, or held back exactly where explain predicts), every unplaced pair
+//! absent.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use flotilla_agent::memory::{Behavior, MemoryMember};
+use flotilla_agent::reconcile::{Agent, AgentConfig};
+use flotilla_core::catalog::{Catalog, CatalogAddon, CatalogObject};
+use flotilla_core::explain::{ClusterView, explain_pair};
+use flotilla_core::fleet::FleetCluster;
+use flotilla_core::placement::PlacementIndex;
+use flotilla_core::types::{
+    KubeFedCluster, KubeFedClusterSpec, LocalSecretReference, MANAGED_LABEL, Stage,
+};
+use flotilla_manager::host::{HostError, MemoryHost};
+use flotilla_manager::manager::{Connector, ManagerConfig, ManagerHandle, start};
+use tokio::task::AbortHandle;
+
+/// Resolves KubeFedClusters to simulated members by name.
+#[derive(Default)]
+pub struct Registry {
+    members: Mutex<BTreeMap<String, Arc<MemoryMember>>>,
+}
+
+impl Registry {
+    /// The member named `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<MemoryMember>> {
+        self.members
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(name)
+            .cloned()
+    }
+
+    fn insert(&self, m: Arc<MemoryMember>) {
+        self.members
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(m.name().to_owned(), m);
+    }
+
+    /// Every member, by name.
+    pub fn all(&self) -> BTreeMap<String, Arc<MemoryMember>> {
+        self.members
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl Connector for Registry {
+    type Member = MemoryMember;
+    fn connect(&self, cluster: &KubeFedCluster) -> Result<Arc<MemoryMember>, String> {
+        let name = cluster.metadata.name.as_deref().unwrap_or_default();
+        self.get(name)
+            .ok_or_else(|| format!("no simulated member behind {}", cluster.spec.api_endpoint))
+    }
+}
+
+/// Settings of a world.
+#[derive(Clone, Debug, Default)]
+pub struct WorldConfig {
+    /// The manager's settings.
+    pub manager: ManagerConfig,
+    /// Every agent's settings.
+    pub agent: AgentConfig,
+}
+
+/// Host, members, agents and manager in one process.
+pub struct World {
+    /// The host cluster.
+    pub host: Arc<MemoryHost>,
+    /// The members.
+    pub registry: Arc<Registry>,
+    config: WorldConfig,
+    manager: Option<ManagerHandle<MemoryHost, Registry>>,
+    agents: BTreeMap<String, AbortHandle>,
+    seeds: u64,
+}
+
+/// Why a world has not converged: one line per offending pair or cluster.
+pub type Mismatches = Vec<String>;
+
+impl World {
+    /// An empty world; start the manager with [`World::start_manager`].
+    pub fn new(config: WorldConfig) -> Self {
+        Self {
+            host: Arc::new(MemoryHost::new()),
+            registry: Arc::new(Registry::default()),
+            config,
+            manager: None,
+            agents: BTreeMap::new(),
+            seeds: 0,
+        }
+    }
+
+    /// Creates a simulated member for `cluster` (its facts) and starts its agent.
+    pub fn add_member(&mut self, cluster: &FleetCluster, behavior: Behavior) -> Arc<MemoryMember> {
+        self.seeds += 1;
+        let nodes = cluster.nodes.iter().map(|n| n.labels.clone()).collect();
+        let m = MemoryMember::new(
+            &cluster.name,
+            &cluster.kubernetes_version,
+            nodes,
+            behavior,
+            self.config.manager.seed ^ self.seeds,
+        );
+        self.registry.insert(m.clone());
+        self.start_agent(&cluster.name);
+        m
+    }
+
+    /// Starts (or restarts) the agent of one member.
+    pub fn start_agent(&mut self, name: &str) {
+        if let Some(old) = self.agents.remove(name) {
+            old.abort();
+        }
+        let Some(m) = self.registry.get(name) else {
+            return;
+        };
+        self.seeds += 1;
+        let agent = Agent::new(
+            name,
+            m,
+            self.config.agent,
+            self.config.manager.seed ^ (self.seeds << 20),
+        );
+        self.agents
+            .insert(name.to_owned(), tokio::spawn(agent.run()).abort_handle());
+    }
+
+    /// Kills an agent at once, wherever it is.
+    pub fn kill_agent(&mut self, name: &str) {
+        if let Some(a) = self.agents.remove(name) {
+            a.abort();
+        }
+    }
+
+    /// Writes the KubeFedCluster for `cluster` (its user labels), as `kubefedctl join` would.
+    pub fn attach(&self, cluster: &FleetCluster) -> Result<(), HostError> {
+        let spec = KubeFedClusterSpec {
+            api_endpoint: format!("https://{}.sim.invalid:6443", cluster.name),
+            ca_bundle: None,
+            secret_ref: LocalSecretReference {
+                name: format!("{}-token", cluster.name),
+            },
+            disabled_tls_validations: Vec::new(),
+        };
+        let mut k = KubeFedCluster::new(&cluster.name, spec);
+        k.metadata.namespace = Some(cluster.namespace().to_owned());
+        k.metadata.labels = Some(cluster.labels.clone());
+        self.host.apply_cluster(k)
+    }
+
+    /// `kubectl apply` of catalog objects.
+    pub fn apply(&self, objects: impl IntoIterator<Item = CatalogObject>) -> Result<(), HostError> {
+        objects
+            .into_iter()
+            .try_for_each(|o| self.host.apply_addon(o))
+    }
+
+    /// Starts the manager (again, after a kill: it rebuilds from the stores).
+    pub fn start_manager(&mut self) {
+        self.manager = Some(start(
+            self.host.clone(),
+            self.registry.clone(),
+            self.config.manager.clone(),
+        ));
+    }
+
+    /// Kills the manager at once, wherever it is.
+    pub fn kill_manager(&mut self) {
+        if let Some(mut m) = self.manager.take() {
+            m.kill();
+        }
+    }
+
+    /// The running manager.
+    pub fn manager(&self) -> Option<&ManagerHandle<MemoryHost, Registry>> {
+        self.manager.as_ref()
+    }
+
+    /// The catalog as the host holds it now (invalid objects left out) and the attached
+    /// clusters as explain sees them (host labels, member version).
+    pub fn snapshot(&self) -> (Catalog, Vec<ClusterView>) {
+        let objects: Vec<CatalogObject> = {
+            let ids: BTreeSet<_> = self.host_addon_ids();
+            ids.iter().filter_map(|id| self.host.addon(id)).collect()
+        };
+        let addons: Vec<CatalogAddon> = objects
+            .iter()
+            .filter_map(|o| CatalogAddon::compile(o).ok())
+            .collect();
+        let catalog = Catalog::new(addons).unwrap_or_default();
+        let clusters = self
+            .host
+            .clusters()
+            .into_iter()
+            .filter(|c| c.metadata.deletion_timestamp.is_none())
+            .map(|c| {
+                let name = c.metadata.name.clone().unwrap_or_default();
+                let version = self
+                    .registry
+                    .get(&name)
+                    .and_then(|m| m.version_now().parse().ok());
+                ClusterView {
+                    name,
+                    labels: c.metadata.labels.unwrap_or_default(),
+                    version,
+                }
+            })
+            .collect();
+        (catalog, clusters)
+    }
+
+    fn host_addon_ids(&self) -> BTreeSet<flotilla_core::catalog::AddonId> {
+        self.host.addon_ids().into_iter().collect()
+    }
+
+    /// Whether the fleet has converged; if not, why (at most `limit` lines).
+    pub fn check_converged(&self, limit: usize) -> Result<Summary, Mismatches> {
+        let (catalog, clusters) = self.snapshot();
+        let index = PlacementIndex::new(&catalog);
+        let mut bad = Vec::new();
+        let mut summary = Summary::default();
+        for view in &clusters {
+            let Some(member) = self.registry.get(&view.name) else {
+                continue;
+            };
+            let ready_type = view
+                .labels
+                .contains_key(flotilla_core::labels::CLUSTER_TYPE);
+            if !ready_type {
+                bad.push(format!("{}: labels not derived yet", view.name));
+                continue;
+            }
+            let row = index.row_of(&view.labels);
+            let present: BTreeMap<_, _> = member
+                .snapshot()
+                .into_iter()
+                .filter(|a| a.labels.get(MANAGED_LABEL).map(String::as_str) == Some("true"))
+                .map(|a| (a.id.clone(), a))
+                .collect();
+            for (i, a) in catalog.addons().iter().enumerate() {
+                let placed = index.is_placed(&row, &view.name, i);
+                match (placed, present.get(&a.id)) {
+                    (false, None) => {}
+                    (false, Some(_)) => {
+                        bad.push(format!("{}: {} is present but not placed", view.name, a.id))
+                    }
+                    (true, None) => {
+                        bad.push(format!("{}: {} is placed but missing", view.name, a.id))
+                    }
+                    (true, Some(m)) => {
+                        summary.placements += 1;
+                        let deployed = m.status.ready
+                            && m.status.stage == Some(Stage::Deployed)
+                            && !m.deleting;
+                        if deployed && m.status.observed_generation == Some(m.generation) {
+                            summary.ready += 1;
+                            continue;
+                        }
+                        let blocked = explain_pair(&catalog, view, i).blocked;
+                        let held = matches!(m.status.stage, Some(Stage::Pending | Stage::Failed));
+                        if !blocked.is_empty() && held {
+                            summary.blocked += 1;
+                        } else {
+                            bad.push(format!(
+                                "{}: {} is {} (ready {})",
+                                view.name,
+                                a.id,
+                                m.status
+                                    .stage
+                                    .map_or("new".to_string(), |s| format!("{s:?}").to_lowercase()),
+                                m.status.ready
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        summary.clusters = clusters.len();
+        if bad.is_empty() {
+            Ok(summary)
+        } else {
+            bad.truncate(limit);
+            Err(bad)
+        }
+    }
+}
+
+/// What a converged fleet holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Attached clusters.
+    pub clusters: usize,
+    /// Placed (cluster, addon) pairs.
+    pub placements: usize,
+    /// Pairs deployed and ready.
+    pub ready: usize,
+    /// Pairs held back where explain predicts (version out of range, requires unmet).
+    pub blocked: usize,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        self.kill_manager();
+        for (_, a) in std::mem::take(&mut self.agents) {
+            a.abort();
+        }
+    }
+}
