@@ -92,6 +92,8 @@ pub struct WriteCounts {
     pub agent_finalizers: AtomicU64,
     /// Manifest applies and deletions by the agent.
     pub agent_manifests: AtomicU64,
+    /// Calls answered with an injected error (500, 429, 409).
+    pub faults_injected: AtomicU64,
 }
 
 impl WriteCounts {
@@ -214,6 +216,11 @@ impl MemoryMember {
         self.lock().git_version.clone()
     }
 
+    /// The member's node labels now (not an API call).
+    pub fn nodes_now(&self) -> Vec<BTreeMap<String, String>> {
+        self.lock().nodes.clone()
+    }
+
     /// How many manifests are applied in the member (not an API call).
     pub fn manifest_count(&self) -> usize {
         self.lock().manifests.len()
@@ -258,7 +265,13 @@ impl MemoryMember {
                 self.name
             )));
         }
-        fault.map_or(Ok(()), Err)
+        match fault {
+            Some(f) => {
+                self.writes.faults_injected.fetch_add(1, Ordering::Relaxed);
+                Err(f)
+            }
+            None => Ok(()),
+        }
     }
 }
 

@@ -337,10 +337,11 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
             .iter()
             .flatten()
             .any(|f| f == crate::host::DETACH_FINALIZER);
-        if !deleting && !has_finalizer {
-            if let Err(e) = self.host.set_cluster_finalizer(namespace, name, true).await {
-                warn!(cluster = name, error = %e, "adding the detach finalizer failed");
-            }
+        if !deleting
+            && !has_finalizer
+            && let Err(e) = self.host.set_cluster_finalizer(namespace, name, true).await
+        {
+            warn!(cluster = name, error = %e, "adding the detach finalizer failed");
         }
         let labels = c.metadata.labels.clone().unwrap_or_default();
         if self
@@ -472,8 +473,10 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
         };
         let derived = derive_labels(&facts, &current, &self.config.policy, &defaults)
             .map_err(|e| e.to_string())?;
-        if let Some(conflict) = &derived.type_conflict {
-            if lock(&self.type_warned).insert(name.to_owned()) {
+        if let Some(conflict) = &derived.type_conflict
+            && lock(&self.type_warned).insert(name.to_owned())
+        {
+            {
                 let message = format!(
                     "nodes now say cluster-type {}, but the cluster keeps {} (it never changes once set)",
                     conflict.detected, conflict.kept

@@ -214,7 +214,8 @@ impl Fed {
         affected
     }
 
-    /// Takes in a cluster's labels and deletion state; returns whether it must be synced.
+    /// Takes in a cluster's labels and deletion state; returns whether it must be synced
+    /// (always for a cluster seen for the first time).
     pub fn upsert_cluster(
         &mut self,
         name: &str,
@@ -243,7 +244,7 @@ impl Fed {
         c.labels = labels.clone();
         c.row = row;
         c.deleting = deleting;
-        self.replace(name)
+        self.replace(name) || !existed
     }
 
     /// Re-places one cluster; returns whether its placement changed.

@@ -14,7 +14,9 @@ use flotilla_agent::reconcile::{Agent, AgentConfig};
 use flotilla_core::catalog::{Catalog, CatalogAddon, CatalogObject};
 use flotilla_core::explain::{ClusterView, explain_pair};
 use flotilla_core::fleet::FleetCluster;
+use flotilla_core::labels::{ClusterFacts, derive_labels};
 use flotilla_core::placement::PlacementIndex;
+use flotilla_core::render::{render_for, render_template};
 use flotilla_core::types::{
     KubeFedCluster, KubeFedClusterSpec, LocalSecretReference, MANAGED_LABEL, Stage,
 };
@@ -158,6 +160,14 @@ impl World {
         self.host.apply_cluster(k)
     }
 
+    /// `kubectl delete kubefedcluster`: the manager cleans the member up, then lets it go.
+    pub fn detach(&self, namespace: &str, name: &str) -> Result<(), HostError> {
+        let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            k8s_openapi::jiff::Timestamp::now(),
+        );
+        self.host.delete_cluster(namespace, name, now)
+    }
+
     /// `kubectl apply` of catalog objects.
     pub fn apply(&self, objects: impl IntoIterator<Item = CatalogObject>) -> Result<(), HostError> {
         objects
@@ -224,21 +234,49 @@ impl World {
     }
 
     /// Whether the fleet has converged; if not, why (at most `limit` lines).
+    ///
+    /// The oracle works from ground truth, not from what the manager wrote: each cluster's
+    /// labels are derived afresh from its member's facts, placement is computed from those,
+    /// and each member object must equal the rendered template.
     pub fn check_converged(&self, limit: usize) -> Result<Summary, Mismatches> {
-        let (catalog, clusters) = self.snapshot();
+        let (catalog, mut clusters) = self.snapshot();
         let index = PlacementIndex::new(&catalog);
+        let defaults = catalog.federate_defaults();
         let mut bad = Vec::new();
         let mut summary = Summary::default();
-        for view in &clusters {
+        for view in &mut clusters {
             let Some(member) = self.registry.get(&view.name) else {
                 continue;
             };
-            let ready_type = view
-                .labels
-                .contains_key(flotilla_core::labels::CLUSTER_TYPE);
-            if !ready_type {
-                bad.push(format!("{}: labels not derived yet", view.name));
-                continue;
+            let (version, nodes) = (member.version_now(), member.nodes_now());
+            let namespace = self
+                .host
+                .clusters()
+                .into_iter()
+                .find(|c| c.metadata.name.as_deref() == Some(&view.name))
+                .and_then(|c| c.metadata.namespace)
+                .unwrap_or_default();
+            let facts = ClusterFacts {
+                namespace: &namespace,
+                name: &view.name,
+                node_labels: &nodes,
+                git_version: &version,
+                uid: None,
+                workspace: None,
+            };
+            match derive_labels(&facts, &view.labels, &self.config.manager.policy, &defaults) {
+                Ok(d) if d.labels == view.labels => {}
+                Ok(_) => {
+                    bad.push(format!(
+                        "{}: labels not derived from its facts yet",
+                        view.name
+                    ));
+                    continue;
+                }
+                Err(e) => {
+                    bad.push(format!("{}: {e}", view.name));
+                    continue;
+                }
             }
             let row = index.row_of(&view.labels);
             let present: BTreeMap<_, _> = member
@@ -249,39 +287,50 @@ impl World {
                 .collect();
             for (i, a) in catalog.addons().iter().enumerate() {
                 let placed = index.is_placed(&row, &view.name, i);
-                match (placed, present.get(&a.id)) {
-                    (false, None) => {}
+                let m = match (placed, present.get(&a.id)) {
+                    (false, None) => continue,
                     (false, Some(_)) => {
-                        bad.push(format!("{}: {} is present but not placed", view.name, a.id))
+                        bad.push(format!("{}: {} is present but not placed", view.name, a.id));
+                        continue;
                     }
                     (true, None) => {
-                        bad.push(format!("{}: {} is placed but missing", view.name, a.id))
+                        bad.push(format!("{}: {} is placed but missing", view.name, a.id));
+                        continue;
                     }
-                    (true, Some(m)) => {
-                        summary.placements += 1;
-                        let deployed = m.status.ready
-                            && m.status.stage == Some(Stage::Deployed)
-                            && !m.deleting;
-                        if deployed && m.status.observed_generation == Some(m.generation) {
-                            summary.ready += 1;
-                            continue;
-                        }
-                        let blocked = explain_pair(&catalog, view, i).blocked;
-                        let held = matches!(m.status.stage, Some(Stage::Pending | Stage::Failed));
-                        if !blocked.is_empty() && held {
-                            summary.blocked += 1;
-                        } else {
-                            bad.push(format!(
-                                "{}: {} is {} (ready {})",
-                                view.name,
-                                a.id,
-                                m.status
-                                    .stage
-                                    .map_or("new".to_string(), |s| format!("{s:?}").to_lowercase()),
-                                m.status.ready
-                            ));
-                        }
-                    }
+                    (true, Some(m)) => m,
+                };
+                summary.placements += 1;
+                let shared = render_template(a);
+                let up_to_date = render_for(a, &view.name, &shared).is_ok_and(|d| {
+                    *d.spec == *m.spec && d.labels == m.labels && d.annotations == m.annotations
+                });
+                if !up_to_date || m.deleting {
+                    bad.push(format!(
+                        "{}: {} does not hold the current template yet",
+                        view.name, a.id
+                    ));
+                    continue;
+                }
+                let deployed = m.status.ready && m.status.stage == Some(Stage::Deployed);
+                if deployed && m.status.observed_generation == Some(m.generation) {
+                    summary.ready += 1;
+                    continue;
+                }
+                let blocked = explain_pair(&catalog, view, i).blocked;
+                let held = matches!(m.status.stage, Some(Stage::Pending | Stage::Failed))
+                    && m.status.observed_generation == Some(m.generation);
+                if !blocked.is_empty() && held {
+                    summary.blocked += 1;
+                } else {
+                    bad.push(format!(
+                        "{}: {} is {} (ready {})",
+                        view.name,
+                        a.id,
+                        m.status
+                            .stage
+                            .map_or("new".to_string(), |s| format!("{s:?}").to_lowercase()),
+                        m.status.ready
+                    ));
                 }
             }
         }
