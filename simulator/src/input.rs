@@ -16,6 +16,16 @@ fn read(path: &Path) -> Result<String, InputError> {
         .map_err(|e| InputError(vec![format!("{}: cannot read: {e}", path.display())]))
 }
 
+/// Reads a catalog file as objects to apply, after checking that every object is valid.
+pub fn load_catalog_objects(
+    path: &Path,
+) -> Result<Vec<flotilla_core::catalog::CatalogObject>, InputError> {
+    load_catalog(path)?;
+    let origin = path.display().to_string();
+    let (objects, _) = parse_catalog(&read(path)?, &origin);
+    Ok(objects.into_iter().map(|o| o.value).collect())
+}
+
 /// Reads and compiles a catalog file; every invalid object is reported, each field error on
 /// its own line as `FILE:LINE: Kind namespace/name: field: problem`.
 pub fn load_catalog(path: &Path) -> Result<Catalog, InputError> {

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
-use flotilla_sim::{input, report};
+use flotilla_agent::memory::Behavior;
+use flotilla_sim::world::WorldConfig;
+use flotilla_sim::{input, report, run};
 
 /// Federate addons across fleets of Kubernetes clusters, and test it at scale.
 #[derive(Parser)]
@@ -47,6 +49,24 @@ enum Command {
         /// Only this addon (`name` or `namespace/name`).
         #[arg(long, value_name = "[NAMESPACE/]NAME")]
         addon: Option<String>,
+    },
+    /// Attach every cluster of a fleet, federate a catalog, and run the manager and the
+    /// agents (in-process, simulated members) until the fleet converges: every placed addon
+    /// deployed and ready (or held back exactly where `explain` says), every unplaced one
+    /// absent. Exits 0 only if it converged before the deadline.
+    Run {
+        /// The fleet file.
+        #[arg(long, value_name = "FLEET.yaml")]
+        fleet: PathBuf,
+        /// The catalog file.
+        #[arg(long, value_name = "CATALOG.yaml")]
+        catalog: PathBuf,
+        /// Write the final state (clusters, labels, conditions, addons) as JSON here.
+        #[arg(long, value_name = "STATE.json")]
+        state_out: Option<PathBuf>,
+        /// Give up after this long (e.g. 60s, 5m).
+        #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+        deadline: std::time::Duration,
     },
     /// Print every CRD Flotilla serves, as YAML (pipe into `kubectl apply -f -`).
     Crds,
@@ -89,6 +109,52 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let text = report::explain(&catalog, &clusters, cluster.as_deref(), addon.as_deref())
                 .map_err(anyhow::Error::msg)?;
             stdout.write_all(text.as_bytes())?;
+        }
+        Command::Run {
+            fleet,
+            catalog,
+            state_out,
+            deadline,
+        } => {
+            let f = input::load_fleet(&fleet)?;
+            let objects = input::load_catalog_objects(&catalog)?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let outcome = rt.block_on(run::run_fleet(
+                &f,
+                objects,
+                WorldConfig::default(),
+                &Behavior::default(),
+                deadline,
+                |_, _| {},
+            ));
+            if let Some(path) = &state_out {
+                let json = serde_json::to_string_pretty(&outcome.state)?;
+                std::fs::write(path, json + "\n")
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            match &outcome.summary {
+                Some(s) => writeln!(
+                    stdout,
+                    "converged in {:.2?}: {} clusters, {} placements ({} ready, {} held back as explain predicts)",
+                    outcome.elapsed, s.clusters, s.placements, s.ready, s.blocked
+                )?,
+                None => {
+                    writeln!(
+                        stdout,
+                        "not converged after {:.2?}; still behind:",
+                        outcome.elapsed
+                    )?;
+                    for m in &outcome.mismatches {
+                        writeln!(stdout, "  {m}")?;
+                    }
+                    anyhow::bail!(
+                        "the fleet did not converge within {}",
+                        humantime::format_duration(deadline)
+                    );
+                }
+            }
         }
         Command::Crds => {
             for crd in flotilla_core::types::crds() {

@@ -248,3 +248,63 @@ fn crds_print_as_yaml() {
     assert!(out.contains("name: clusteraddons.kubeaddons.mesosphere.io"));
     assert!(out.contains("jsonPath: .status.stage"));
 }
+
+#[test]
+fn run_converges_and_writes_the_state() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state.json");
+    let w = world();
+    let out = ok(&with(
+        "run",
+        &w,
+        &[
+            "--state-out",
+            &state.display().to_string(),
+            "--deadline",
+            "30s",
+        ],
+    ));
+    assert!(out.starts_with("converged in "), "{out}");
+    assert!(
+        out.contains("3 clusters, 30 placements (29 ready, 1 held back as explain predicts)"),
+        "{out}"
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).expect("state")).expect("json");
+    let clusters = s["clusters"].as_array().expect("clusters");
+    assert_eq!(clusters.len(), 3);
+    let alpha = &clusters[0];
+    assert_eq!(alpha["name"], "alpha");
+    assert_eq!(
+        alpha["labels"]["kommander.mesosphere.io/cluster-type"],
+        "Konvoy"
+    );
+    assert_eq!(alpha["conditions"][0]["reason"], "ClusterReady");
+    let addons = alpha["addons"].as_array().expect("addons");
+    assert_eq!(addons.len(), 6);
+    assert!(
+        addons
+            .iter()
+            .all(|a| a["ready"] == true && a["stage"] == "deployed")
+    );
+    let beta_cm = clusters[1]["addons"]
+        .as_array()
+        .expect("addons")
+        .iter()
+        .find(|a| a["name"] == "cert-manager")
+        .cloned()
+        .expect("cert-manager");
+    assert_eq!(beta_cm["kind"], "ClusterAddon");
+    assert_eq!(beta_cm["namespace"], serde_json::Value::Null);
+    assert_eq!(beta_cm["revision"], "0.10.1-5");
+}
+
+#[test]
+fn run_fails_when_the_deadline_passes() {
+    let w = world();
+    let out = sim(&with("run", &w, &["--deadline", "0s"]));
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("not converged after"), "{stdout}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did not converge within 0s"));
+}
