@@ -112,7 +112,7 @@ impl WriteCounts {
 
 #[derive(Debug)]
 struct ManifestState {
-    content: Value,
+    content: u64,
     settles_at: Instant,
     fails: bool,
 }
@@ -127,6 +127,18 @@ struct Inner {
     rng: StdRng,
     addons: BTreeMap<AddonId, MemberAddon>,
     manifests: BTreeMap<(AddonId, String), ManifestState>,
+    timing: Timing,
+}
+
+/// When objects were applied and became ready, for latency figures.
+#[derive(Debug, Default)]
+struct Timing {
+    /// When each addon's current generation was written.
+    applied_at: BTreeMap<AddonId, Instant>,
+    /// When each addon first became deployed and ready (any generation).
+    first_ready: BTreeMap<AddonId, Instant>,
+    /// Applied → deployed and ready, once per generation.
+    latencies: Vec<Duration>,
 }
 
 /// A simulated member cluster.
@@ -159,6 +171,7 @@ impl MemoryMember {
                 rng: StdRng::seed_from_u64(seed),
                 addons: BTreeMap::new(),
                 manifests: BTreeMap::new(),
+                timing: Timing::default(),
             }),
             changes: watch::channel(0).0,
             writes: WriteCounts::default(),
@@ -214,6 +227,21 @@ impl MemoryMember {
     /// The member's `gitVersion` now (not an API call).
     pub fn version_now(&self) -> String {
         self.lock().git_version.clone()
+    }
+
+    /// Takes the applied → ready latencies recorded so far.
+    pub fn take_latencies(&self) -> Vec<Duration> {
+        std::mem::take(&mut self.lock().timing.latencies)
+    }
+
+    /// When each addon first became deployed and ready.
+    pub fn first_ready(&self) -> BTreeMap<AddonId, Instant> {
+        self.lock().timing.first_ready.clone()
+    }
+
+    /// Calls `f` with every addon object, without copying them (not an API call).
+    pub fn with_addons<R>(&self, f: impl FnOnce(&BTreeMap<AddonId, MemberAddon>) -> R) -> R {
+        f(&self.lock().addons)
     }
 
     /// The member's node labels now (not an API call).
@@ -324,11 +352,19 @@ impl MemberCluster for MemoryMember {
                 if a.spec != desired.spec {
                     a.generation += 1;
                     a.spec = desired.spec.clone();
+                    g.timing
+                        .applied_at
+                        .insert(desired.id.clone(), Instant::now());
                 }
-                a.labels = desired.labels.clone();
-                a.annotations = desired.annotations.clone();
+                if let Some(a) = g.addons.get_mut(&desired.id) {
+                    a.labels = desired.labels.clone();
+                    a.annotations = desired.annotations.clone();
+                }
             }
             None => {
+                g.timing
+                    .applied_at
+                    .insert(desired.id.clone(), Instant::now());
                 g.addons.insert(
                     desired.id.clone(),
                     MemberAddon {
@@ -393,7 +429,16 @@ impl MemberCluster for MemoryMember {
         let Some(a) = g.addons.get_mut(id) else {
             return Err(MemberError::NotFound);
         };
+        let was_ready = a.status.ready && a.status.observed_generation == Some(a.generation);
+        let now_ready = status.ready && status.observed_generation == Some(a.generation);
         a.status = status.clone();
+        if now_ready && !was_ready {
+            let now = Instant::now();
+            if let Some(at) = g.timing.applied_at.remove(id) {
+                g.timing.latencies.push(now - at);
+            }
+            g.timing.first_ready.entry(id.clone()).or_insert(now);
+        }
         drop(g);
         self.writes.agent_status.fetch_add(1, Ordering::Relaxed);
         self.tick();
@@ -404,10 +449,11 @@ impl MemberCluster for MemoryMember {
         self.call(true).await?;
         let mut g = self.lock();
         let key = (owner.clone(), manifest_key(manifest));
+        let content = content_hash(manifest);
         let unchanged = g
             .manifests
             .get(&key)
-            .is_some_and(|m| m.content == *manifest && !m.fails);
+            .is_some_and(|m| m.content == content && !m.fails);
         if !unchanged {
             let kind = manifest.get("kind").and_then(Value::as_str).unwrap_or("");
             let stage = g
@@ -423,7 +469,7 @@ impl MemberCluster for MemoryMember {
             };
             let fails = stage.fail_share > 0.0 && g.rng.random_bool(stage.fail_share.min(1.0));
             let state = ManifestState {
-                content: manifest.clone(),
+                content,
                 settles_at: Instant::now() + stage.delay + jitter,
                 fails,
             };
@@ -471,4 +517,12 @@ impl MemberCluster for MemoryMember {
     fn changes(&self) -> watch::Receiver<u64> {
         self.changes.subscribe()
     }
+}
+
+/// A stable hash of a manifest's content (the member remembers this, not the content).
+fn content_hash(v: &Value) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    v.to_string().hash(&mut h);
+    h.finish()
 }

@@ -127,8 +127,9 @@ pub trait HostStore: Send + Sync + 'static {
         &self,
         event: EventRecord,
     ) -> impl Future<Output = Result<(), HostError>> + Send;
-    /// Changes from now on (subscribe before listing, so nothing is missed).
-    fn watch(&self) -> mpsc::UnboundedReceiver<HostEvent>;
+    /// Changes from now on (subscribe before listing, so nothing is missed); status-only
+    /// changes only with `include_status`.
+    fn watch(&self, include_status: bool) -> mpsc::UnboundedReceiver<HostEvent>;
 }
 
 #[derive(Default)]
@@ -136,7 +137,7 @@ struct Inner {
     clusters: BTreeMap<(String, String), KubeFedCluster>,
     addons: BTreeMap<AddonId, CatalogObject>,
     events: Vec<EventRecord>,
-    watchers: Vec<mpsc::UnboundedSender<HostEvent>>,
+    watchers: Vec<(mpsc::UnboundedSender<HostEvent>, bool)>,
     revision: u64,
 }
 
@@ -180,12 +181,13 @@ impl MemoryHost {
 
     fn notify(&self, g: &mut Inner, key: ObjectKey, status_only: bool) {
         self.writes.fetch_add(1, Ordering::Relaxed);
-        g.watchers.retain(|w| {
-            w.send(HostEvent {
-                key: key.clone(),
-                status_only,
-            })
-            .is_ok()
+        g.watchers.retain(|(w, include_status)| {
+            (status_only && !include_status)
+                || w.send(HostEvent {
+                    key: key.clone(),
+                    status_only,
+                })
+                .is_ok()
         });
     }
 
@@ -304,6 +306,16 @@ impl MemoryHost {
             .clusters
             .get(&(namespace.to_owned(), name.to_owned()))
             .cloned()
+    }
+
+    /// How many clusters the host holds.
+    pub fn cluster_count(&self) -> usize {
+        self.lock().clusters.len()
+    }
+
+    /// Namespace and name of every cluster.
+    pub fn cluster_keys(&self) -> Vec<(String, String)> {
+        self.lock().clusters.keys().cloned().collect()
     }
 
     /// Copies of every cluster.
@@ -455,9 +467,9 @@ impl HostStore for MemoryHost {
         Ok(())
     }
 
-    fn watch(&self) -> mpsc::UnboundedReceiver<HostEvent> {
+    fn watch(&self, include_status: bool) -> mpsc::UnboundedReceiver<HostEvent> {
         let (tx, rx) = mpsc::unbounded_channel();
-        self.lock().watchers.push(tx);
+        self.lock().watchers.push((tx, include_status));
         rx
     }
 }
@@ -483,7 +495,7 @@ mod tests {
     #[tokio::test]
     async fn optimistic_concurrency_and_immutable_type() {
         let h = MemoryHost::new();
-        let mut w = h.watch();
+        let mut w = h.watch(true);
         h.apply_cluster(cluster(&[(CLUSTER_TYPE, "Konvoy")]))
             .expect("create");
         let rv = h

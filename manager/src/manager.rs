@@ -84,6 +84,17 @@ impl Default for ManagerConfig {
     }
 }
 
+/// What a probe task remembers between cycles (nothing the stores do not also hold).
+#[derive(Default)]
+struct FactsCache {
+    /// Node labels, read once: the cluster type is detected once.
+    nodes: Option<Vec<BTreeMap<String, String>>>,
+    region: Option<String>,
+    zones: Vec<String>,
+    /// The version and label generation the labels were last derived for.
+    derived_for: Option<(String, u64)>,
+}
+
 /// Opens a client to the member a KubeFedCluster describes.
 pub trait Connector: Send + Sync + 'static {
     /// The member client type.
@@ -111,10 +122,12 @@ struct Shared<H, C: Connector> {
     config: ManagerConfig,
     fed: Mutex<Fed>,
     members: Mutex<HashMap<String, Arc<C::Member>>>,
-    cluster_tasks: Mutex<HashMap<String, Vec<AbortHandle>>>,
+    cluster_tasks: Mutex<BTreeMap<String, Vec<AbortHandle>>>,
     queue: WorkQueue,
     retries: Mutex<HashMap<String, u32>>,
     type_warned: Mutex<HashSet<String>>,
+    /// Ticks when the catalog's federate keys or defaults change: every probe relabels now.
+    relabel: tokio::sync::watch::Sender<BTreeMap<String, bool>>,
     rng: Mutex<StdRng>,
     start: Instant,
     stats: Arc<Stats>,
@@ -133,7 +146,7 @@ impl<H, C: Connector> ManagerHandle<H, C> {
             t.abort();
         }
         let mut per_cluster = lock(&self.shared.cluster_tasks);
-        for (_, ts) in per_cluster.drain() {
+        for (_, ts) in std::mem::take(&mut *per_cluster) {
             for t in ts {
                 t.abort();
             }
@@ -161,11 +174,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Starts a manager over `host`, reaching members through `connector`.
+/// Starts a manager over `host`, reaching members through `connector`, counting into
+/// `stats` (shared across restarts when the caller keeps it).
 pub fn start<H: HostStore, C: Connector>(
     host: Arc<H>,
     connector: Arc<C>,
     config: ManagerConfig,
+    stats: Arc<Stats>,
 ) -> ManagerHandle<H, C> {
     let shared = Arc::new(Shared {
         rng: Mutex::new(StdRng::seed_from_u64(config.seed)),
@@ -174,12 +189,13 @@ pub fn start<H: HostStore, C: Connector>(
         config,
         fed: Mutex::new(Fed::default()),
         members: Mutex::new(HashMap::new()),
-        cluster_tasks: Mutex::new(HashMap::new()),
+        cluster_tasks: Mutex::new(BTreeMap::new()),
         queue: WorkQueue::default(),
         retries: Mutex::new(HashMap::new()),
         type_warned: Mutex::new(HashSet::new()),
+        relabel: tokio::sync::watch::channel(BTreeMap::new()).0,
         start: Instant::now(),
-        stats: Arc::new(Stats::default()),
+        stats,
     });
     let mut tasks = vec![tokio::spawn(shared.clone().watch_host()).abort_handle()];
     for _ in 0..shared.config.sync_workers.max(1) {
@@ -236,7 +252,7 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
     // -----------------------------------------------------------------------------------
 
     async fn watch_host(self: Arc<Self>) {
-        let mut rx = self.host.watch();
+        let mut rx = self.host.watch(false);
         // Initial state, listed after subscribing so nothing in between is lost.
         loop {
             match self.initial_list().await {
@@ -274,6 +290,9 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
             let affected = self.fed().upsert_addon(&obj);
             affected.iter().for_each(|c| self.queue.add(c));
         }
+        // Probes start below and subscribe after this: they read these defaults directly.
+        let defaults = self.fed().federate_defaults();
+        self.relabel.send_replace(defaults);
         for c in self.host.list_clusters().await? {
             let ns = c.metadata.namespace.clone().unwrap_or_default();
             let name = c.metadata.name.clone().unwrap_or_default();
@@ -284,10 +303,19 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
 
     async fn on_addon(self: &Arc<Self>, id: &AddonId) -> Result<(), HostError> {
         let obj = self.host.get_addon(id).await?;
-        let affected = match &obj {
-            Some(o) => self.fed().upsert_addon(o),
-            None => self.fed().remove_addon(id),
+        let (affected, defaults) = {
+            let mut fed = self.fed();
+            let affected = match &obj {
+                Some(o) => fed.upsert_addon(o),
+                None => fed.remove_addon(id),
+            };
+            (affected, fed.federate_defaults())
         };
+        self.relabel.send_if_modified(|d| {
+            let changed = *d != defaults;
+            *d = defaults;
+            changed
+        });
         debug!(addon = %id, clusters = affected.len(), "addon changed");
         affected.iter().for_each(|c| self.queue.add(c));
         Ok(())
@@ -324,7 +352,10 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
                 name.to_owned(),
                 member.clone(),
             ));
-            let watch = tokio::spawn(self.clone().member_watch(name.to_owned(), member));
+            // Subscribe before spawning, so no change between now and the task's first poll
+            // is missed.
+            let changes = member.changes();
+            let watch = tokio::spawn(self.clone().member_watch(name.to_owned(), changes));
             lock(&self.cluster_tasks).insert(
                 name.to_owned(),
                 vec![probe.abort_handle(), watch.abort_handle()],
@@ -353,8 +384,11 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
         }
     }
 
-    async fn member_watch(self: Arc<Self>, name: String, member: Arc<C::Member>) {
-        let mut rx = member.changes();
+    async fn member_watch(
+        self: Arc<Self>,
+        name: String,
+        mut rx: tokio::sync::watch::Receiver<u64>,
+    ) {
         while rx.changed().await.is_ok() {
             self.queue.add(&name);
         }
@@ -366,6 +400,9 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
 
     async fn probe_loop(self: Arc<Self>, namespace: String, name: String, member: Arc<C::Member>) {
         let (mut successes, mut failures) = (0u32, 0u32);
+        let mut relabel = self.relabel.subscribe();
+        let mut cache = FactsCache::default();
+        let mut last_status: Option<KubeFedClusterStatus> = None;
         loop {
             let span = info_span!("probe", cluster = %name);
             async {
@@ -407,18 +444,19 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
                     }
                     _ => current,
                 };
-                let mut region_zones = None;
-                if next == Health::Ready {
-                    match self.refresh_labels(&namespace, &name, &*member).await {
-                        Ok(rz) => region_zones = Some(rz),
-                        Err(e) => debug!(error = %e, "reading facts failed"),
-                    }
+                if next == Health::Ready
+                    && let Err(e) = self
+                        .refresh_labels(&namespace, &name, &*member, &mut cache)
+                        .await
+                {
+                    debug!(error = %e, "reading facts failed");
                 }
-                if let Err(e) = self
-                    .write_conditions(&namespace, &name, next, region_zones)
+                match self
+                    .write_conditions(&namespace, &name, next, &cache, last_status.as_ref())
                     .await
                 {
-                    debug!(error = %e, "writing cluster status failed");
+                    Ok(s) => last_status = s.or(last_status.take()),
+                    Err(e) => debug!(error = %e, "writing cluster status failed"),
                 }
                 let (changed, deleting) = {
                     let mut fed = self.fed();
@@ -434,101 +472,156 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
             }
             .instrument(span)
             .await;
-            tokio::time::sleep(self.config.probe_period).await;
+            tokio::select! {
+                () = tokio::time::sleep(self.config.probe_period) => {}
+                r = relabel.changed() => if r.is_err() { return },
+            }
         }
     }
 
-    /// Reads version and nodes, derives the labels, writes them if they changed.
+    /// Reads the facts (nodes once, the version every cycle), derives the labels when the
+    /// version or the cluster's labels changed, and writes them if they differ. A write that
+    /// loses a resourceVersion race (the manager's own finalizer, a user's label) is retried
+    /// at once on the fresh object rather than a probe period later.
     async fn refresh_labels(
         self: &Arc<Self>,
         namespace: &str,
         name: &str,
         member: &C::Member,
-    ) -> Result<(Option<String>, Vec<String>), String> {
+        cache: &mut FactsCache,
+    ) -> Result<(), String> {
+        if cache.nodes.is_none() {
+            let nodes = member.nodes().await.map_err(|e| e.to_string())?;
+            let values = |k: &str| -> Vec<String> {
+                let mut v: Vec<String> = nodes.iter().filter_map(|n| n.get(k).cloned()).collect();
+                v.sort();
+                v.dedup();
+                v
+            };
+            cache.region = values("topology.kubernetes.io/region").into_iter().next();
+            cache.zones = values("topology.kubernetes.io/zone");
+            cache.nodes = Some(nodes);
+        }
         let git_version = member.version().await.map_err(|e| e.to_string())?;
-        let nodes = member.nodes().await.map_err(|e| e.to_string())?;
-        let zone = |k: &str| -> Vec<String> {
-            let mut v: Vec<String> = nodes.iter().filter_map(|n| n.get(k).cloned()).collect();
-            v.sort();
-            v.dedup();
-            v
+        let (labels, generation) = match self.fed().cluster(name) {
+            Some(c) => (c.labels.clone(), c.labels_generation),
+            None => return Ok(()),
         };
-        let region = zone("topology.kubernetes.io/region").into_iter().next();
-        let zones = zone("topology.kubernetes.io/zone");
-        let cluster = self
-            .host
-            .get_cluster(namespace, name)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or("gone")?;
-        let current = cluster.metadata.labels.clone().unwrap_or_default();
-        let defaults = self.fed().federate_defaults();
+        if cache.derived_for.as_ref() == Some(&(git_version.clone(), generation)) {
+            return Ok(());
+        }
+        let nodes = cache.nodes.as_deref().unwrap_or_default();
         let facts = ClusterFacts {
             namespace,
             name,
-            node_labels: &nodes,
+            node_labels: nodes,
             git_version: &git_version,
             uid: None,
             workspace: None,
         };
-        let derived = derive_labels(&facts, &current, &self.config.policy, &defaults)
+        let defaults = self.fed().federate_defaults();
+        let derived = derive_labels(&facts, &labels, &self.config.policy, &defaults)
             .map_err(|e| e.to_string())?;
-        if let Some(conflict) = &derived.type_conflict
-            && lock(&self.type_warned).insert(name.to_owned())
-        {
-            {
-                let message = format!(
-                    "nodes now say cluster-type {}, but the cluster keeps {} (it never changes once set)",
-                    conflict.detected, conflict.kept
-                );
-                warn!(cluster = name, %message);
-                let regarding = ObjectKey::Cluster {
-                    namespace: namespace.into(),
-                    name: name.into(),
-                };
-                let event = EventRecord {
-                    regarding,
-                    warning: true,
-                    reason: "ClusterTypeChangeRejected".into(),
-                    message,
-                };
-                let _ = self.host.record_event(event).await;
+        if derived.labels != labels {
+            let mut attempts = 0;
+            loop {
+                attempts += 1;
+                match self.write_labels(&facts).await {
+                    Err(HostError::Conflict) if attempts < 5 => continue,
+                    Err(e) => return Err(e.to_string()),
+                    Ok(()) => break,
+                }
             }
+        } else if let Some(conflict) = &derived.type_conflict {
+            self.warn_type_conflict(namespace, name, &conflict.detected, &conflict.kept)
+                .await;
         }
-        if derived.labels != current {
-            let rv = cluster
-                .metadata
-                .resource_version
-                .clone()
-                .unwrap_or_default();
-            self.host
-                .update_cluster_labels(namespace, name, derived.labels.clone(), &rv)
-                .await
-                .map_err(|e| e.to_string())?;
-            // The host will tell us too; take the labels now so that the first sync after
-            // a cluster turns Ready already sees them.
-            let deleting = cluster.metadata.deletion_timestamp.is_some();
-            if self
-                .fed()
-                .upsert_cluster(name, namespace, &derived.labels, deleting)
-            {
-                self.queue.add(name);
-            }
-        }
-        Ok((region, zones))
+        let generation = self
+            .fed()
+            .cluster(name)
+            .map_or(generation, |c| c.labels_generation);
+        cache.derived_for = Some((git_version, generation));
+        Ok(())
     }
 
+    async fn write_labels(self: &Arc<Self>, facts: &ClusterFacts<'_>) -> Result<(), HostError> {
+        let (namespace, name) = (facts.namespace, facts.name);
+        let cluster = self
+            .host
+            .get_cluster(namespace, name)
+            .await?
+            .ok_or(HostError::NotFound)?;
+        let current = cluster.metadata.labels.clone().unwrap_or_default();
+        let defaults = self.fed().federate_defaults();
+        let derived = derive_labels(facts, &current, &self.config.policy, &defaults)
+            .map_err(|e| HostError::Invalid(e.to_string()))?;
+        if let Some(conflict) = &derived.type_conflict {
+            self.warn_type_conflict(namespace, name, &conflict.detected, &conflict.kept)
+                .await;
+        }
+        if derived.labels == current {
+            return Ok(());
+        }
+        let rv = cluster
+            .metadata
+            .resource_version
+            .clone()
+            .unwrap_or_default();
+        self.host
+            .update_cluster_labels(namespace, name, derived.labels.clone(), &rv)
+            .await?;
+        // The host will tell us too; take the labels now so that the first sync after a
+        // cluster turns Ready already sees them.
+        let deleting = cluster.metadata.deletion_timestamp.is_some();
+        if self
+            .fed()
+            .upsert_cluster(name, namespace, &derived.labels, deleting)
+        {
+            self.queue.add(name);
+        }
+        Ok(())
+    }
+
+    /// Reports, once per cluster, nodes that disagree with the recorded cluster type.
+    async fn warn_type_conflict(&self, namespace: &str, name: &str, detected: &str, kept: &str) {
+        if !lock(&self.type_warned).insert(name.to_owned()) {
+            return;
+        }
+        let message = format!(
+            "nodes now say cluster-type {detected}, but the cluster keeps {kept} (it never changes once set)"
+        );
+        warn!(cluster = name, %message);
+        let regarding = ObjectKey::Cluster {
+            namespace: namespace.into(),
+            name: name.into(),
+        };
+        let event = EventRecord {
+            regarding,
+            warning: true,
+            reason: "ClusterTypeChangeRejected".into(),
+            message,
+        };
+        let _ = self.host.record_event(event).await;
+    }
+
+    /// Writes the Ready/Offline conditions; lastTransitionTime moves only when a status
+    /// changes. Returns what it wrote. Reads the object only when this task has not written
+    /// it before (after a restart, the old conditions keep their transition times).
     async fn write_conditions(
         &self,
         namespace: &str,
         name: &str,
         health: Health,
-        region_zones: Option<(Option<String>, Vec<String>)>,
-    ) -> Result<(), HostError> {
-        let Some(cluster) = self.host.get_cluster(namespace, name).await? else {
-            return Ok(());
+        cache: &FactsCache,
+        last: Option<&KubeFedClusterStatus>,
+    ) -> Result<Option<KubeFedClusterStatus>, HostError> {
+        let old = match last {
+            Some(s) => s.clone(),
+            None => match self.host.get_cluster(namespace, name).await? {
+                Some(c) => c.status.unwrap_or_default(),
+                None => return Ok(None),
+            },
         };
-        let old = cluster.status.clone().unwrap_or_default();
         let now = self.now_time();
         let cond = |type_, status, reason: &str, message: &str| {
             let previous = old.conditions.iter().find(|c| c.type_ == type_);
@@ -574,20 +667,21 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
                     OFFLINE_MESSAGE,
                 )]
             }
-            Health::Unknown => return Ok(()),
+            Health::Unknown => return Ok(None),
         };
-        let (region, zones) = region_zones.unwrap_or((old.region.clone(), old.zones.clone()));
+        let (region, zones) = match &cache.nodes {
+            Some(_) => (cache.region.clone(), cache.zones.clone()),
+            None => (old.region.clone(), old.zones.clone()),
+        };
+        let status = KubeFedClusterStatus {
+            conditions,
+            zones,
+            region,
+        };
         self.host
-            .update_cluster_status(
-                namespace,
-                name,
-                KubeFedClusterStatus {
-                    conditions,
-                    zones,
-                    region,
-                },
-            )
-            .await
+            .update_cluster_status(namespace, name, status.clone())
+            .await?;
+        Ok(Some(status))
     }
 
     // -----------------------------------------------------------------------------------

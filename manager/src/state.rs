@@ -8,7 +8,7 @@
 //! No I/O: the runtime ([`crate::manager`]) asks this state what to do and reports back.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use flotilla_core::catalog::{AddonId, CatalogAddon, CatalogObject};
 use flotilla_core::explain::summarize;
@@ -55,6 +55,8 @@ struct AddonEntry {
     compiled: Result<Arc<CatalogAddon>, String>,
     shared: Option<DesiredAddon>,
     position: Option<usize>,
+    /// The selection summary, and the label epoch it was computed at.
+    summary: Mutex<Option<(u64, String)>>,
 }
 
 /// What the manager knows of one attached cluster.
@@ -73,6 +75,8 @@ pub struct ClusterEntry {
     pub pairs: BTreeMap<AddonId, PairState>,
     /// Since when the probes have judged it not Ready.
     pub unhealthy_since: Option<tokio::time::Instant>,
+    /// Bumped whenever its labels change.
+    pub labels_generation: u64,
 }
 
 impl ClusterEntry {
@@ -102,6 +106,9 @@ pub struct Fed {
     index: Option<PlacementIndex>,
     clusters: BTreeMap<String, ClusterEntry>,
     dirty: BTreeSet<AddonId>,
+    /// Bumped whenever any cluster's labels change or a cluster comes or goes: selection
+    /// summaries computed at an older epoch are stale.
+    labels_epoch: u64,
 }
 
 impl Fed {
@@ -147,6 +154,7 @@ impl Fed {
             compiled: compiled.clone(),
             shared,
             position,
+            summary: Mutex::new(None),
         };
         self.addons.insert(id.clone(), entry);
         self.dirty.insert(id.clone());
@@ -237,9 +245,14 @@ impl Fed {
                 deleting,
                 pairs: BTreeMap::new(),
                 unhealthy_since: None,
+                labels_generation: 0,
             });
         if existed && c.labels == *labels && c.deleting == deleting {
             return false;
+        }
+        if c.labels != *labels || !existed {
+            c.labels_generation += 1;
+            self.labels_epoch += 1;
         }
         c.labels = labels.clone();
         c.row = row;
@@ -277,6 +290,7 @@ impl Fed {
 
     /// Forgets a detached cluster.
     pub fn remove_cluster(&mut self, name: &str) {
+        self.labels_epoch += 1;
         if let Some(c) = self.clusters.remove(name) {
             self.dirty.extend(c.pairs.into_keys());
         }
@@ -439,10 +453,23 @@ impl Fed {
             entries.retain(|e| !e.ready || e.status.is_some());
             entries.truncate(STATUS_CLUSTER_LIMIT);
         }
-        let summary = summarize(
-            a,
-            self.clusters.iter().map(|(n, c)| (n.as_str(), &c.labels)),
-        );
+        let summary = {
+            let mut cached = e
+                .summary
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match cached.as_ref() {
+                Some((epoch, s)) if *epoch == self.labels_epoch => s.clone(),
+                _ => {
+                    let s = summarize(
+                        a,
+                        self.clusters.iter().map(|(n, c)| (n.as_str(), &c.labels)),
+                    );
+                    *cached = Some((self.labels_epoch, s.clone()));
+                    s
+                }
+            }
+        };
         let ok = problems == 0;
         Some(FederatedStatus {
             observed_generation: Some(e.generation),

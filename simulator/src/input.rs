@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use flotilla_core::catalog::{Catalog, CatalogAddon};
+use flotilla_core::catalog::{Catalog, CatalogAddon, CatalogObject};
 use flotilla_core::fleet::{Fleet, ResolvedCluster};
 use flotilla_core::yaml::{parse_catalog, parse_single};
 
@@ -17,20 +17,28 @@ fn read(path: &Path) -> Result<String, InputError> {
 }
 
 /// Reads a catalog file as objects to apply, after checking that every object is valid.
-pub fn load_catalog_objects(
-    path: &Path,
-) -> Result<Vec<flotilla_core::catalog::CatalogObject>, InputError> {
-    load_catalog(path)?;
-    let origin = path.display().to_string();
-    let (objects, _) = parse_catalog(&read(path)?, &origin);
+pub fn load_catalog_objects(path: &Path) -> Result<Vec<CatalogObject>, InputError> {
+    catalog_objects_from_str(&read(path)?, &path.display().to_string())
+}
+
+/// Parses catalog text as objects to apply, after checking that every object is valid.
+pub fn catalog_objects_from_str(
+    text: &str,
+    origin: &str,
+) -> Result<Vec<CatalogObject>, InputError> {
+    compile_catalog(text, origin)?;
+    let (objects, _) = parse_catalog(text, origin);
     Ok(objects.into_iter().map(|o| o.value).collect())
 }
 
 /// Reads and compiles a catalog file; every invalid object is reported, each field error on
 /// its own line as `FILE:LINE: Kind namespace/name: field: problem`.
 pub fn load_catalog(path: &Path) -> Result<Catalog, InputError> {
-    let origin = path.display().to_string();
-    let (objects, parse_errors) = parse_catalog(&read(path)?, &origin);
+    compile_catalog(&read(path)?, &path.display().to_string())
+}
+
+fn compile_catalog(text: &str, origin: &str) -> Result<Catalog, InputError> {
+    let (objects, parse_errors) = parse_catalog(text, origin);
     let mut addons = Vec::new();
     let mut lines: Vec<String> = parse_errors.iter().map(ToString::to_string).collect();
     for o in &objects {

@@ -2,10 +2,16 @@
 //!
 //! - [`input`]: reading FLEET.yaml and CATALOG.yaml, with errors naming file, line and field.
 //! - [`report`]: `place` and `explain` output.
+//! - [`debug`]: `get`, `describe`, `explain` over a saved state.
 //! - [`world`]: host, simulated members, agents and manager in one process.
-//! - [`run`]: `run`, until the fleet converges.
+//! - [`run`]: final state of a run (`--state-out`).
+//! - [`scenario`]: scenarios and the fleet generator.
+//! - [`sim`]: the simulation driver: timeline, faults, invariants, report.
 
+pub mod debug;
 pub mod input;
 pub mod report;
 pub mod run;
+pub mod scenario;
+pub mod sim;
 pub mod world;

@@ -1,58 +1,48 @@
-//! `flotilla-sim run`: attach a fleet, federate a catalog, run manager and agents until the
-//! fleet converges or the deadline passes.
+//! The final state of a run (`run --state-out`), which `get`, `describe` and
+//! `explain --state` read back.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use flotilla_agent::memory::Behavior;
 use flotilla_core::catalog::CatalogObject;
-use flotilla_core::fleet::Fleet;
 use flotilla_core::types::{ClusterCondition, Stage};
-use serde::Serialize;
-use tokio::time::Instant;
+use serde::{Deserialize, Serialize};
 
-use crate::world::{Summary, World, WorldConfig};
+use crate::world::World;
 
-/// How a run went.
-#[derive(Debug)]
-pub struct Outcome {
-    /// Converged before the deadline.
-    pub converged: bool,
-    /// Time from start to convergence (or to the deadline), on the run's clock.
-    pub elapsed: Duration,
-    /// What the fleet held at the end (when converged).
-    pub summary: Option<Summary>,
-    /// Why it had not converged (when it had not).
-    pub mismatches: Vec<String>,
-    /// The final state, for `--state-out`.
-    pub state: State,
-}
-
-/// The final state of a run, one entry per cluster.
-#[derive(Debug, Default, Serialize)]
+/// The final state of a run, one entry per cluster, and the catalog as the host held it.
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct State {
     /// Clusters, by name.
     pub clusters: Vec<ClusterState>,
+    /// The Federated* objects, with their status.
+    #[serde(default)]
+    pub catalog: Vec<serde_json::Value>,
 }
 
 /// One cluster at the end of a run.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct ClusterState {
     /// Name.
     pub name: String,
+    /// Namespace of its KubeFedCluster.
+    #[serde(default)]
+    pub namespace: Option<String>,
     /// Labels of its KubeFedCluster.
     pub labels: BTreeMap<String, String>,
     /// Conditions of its KubeFedCluster.
     pub conditions: Vec<ClusterCondition>,
+    /// What its `/version` reports.
+    #[serde(default)]
+    pub kubernetes_version: Option<String>,
     /// Every Addon / ClusterAddon present in the member.
     pub addons: Vec<AddonState>,
 }
 
 /// One Addon or ClusterAddon in a member at the end of a run.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct AddonState {
     /// `Addon` or `ClusterAddon`.
-    pub kind: &'static str,
+    pub kind: String,
     /// Namespace (null for ClusterAddons).
     pub namespace: Option<String>,
     /// Name.
@@ -80,7 +70,7 @@ pub fn final_state(world: &World) -> State {
                 .unwrap_or_default()
                 .into_iter()
                 .map(|a| AddonState {
-                    kind: a.id.kind.member_kind(),
+                    kind: a.id.kind.member_kind().to_owned(),
                     namespace: a.id.namespace.clone(),
                     name: a.id.name.clone(),
                     ready: a.status.ready,
@@ -89,6 +79,8 @@ pub fn final_state(world: &World) -> State {
                 })
                 .collect();
             ClusterState {
+                namespace: c.metadata.namespace.clone(),
+                kubernetes_version: world.registry.get(&name).map(|m| m.version_now()),
                 name,
                 labels: c.metadata.labels.unwrap_or_default(),
                 conditions: c.status.map(|s| s.conditions).unwrap_or_default(),
@@ -97,59 +89,15 @@ pub fn final_state(world: &World) -> State {
         })
         .collect();
     clusters.sort_by(|a, b| a.name.cmp(&b.name));
-    State { clusters }
-}
-
-/// Attaches every cluster of `fleet` (simulated members with `behavior`), applies the
-/// catalog, runs until convergence or `deadline`, checking every `tick`.
-pub async fn run_fleet(
-    fleet: &Fleet,
-    objects: Vec<CatalogObject>,
-    config: WorldConfig,
-    behavior: &Behavior,
-    deadline: Duration,
-    mut on_tick: impl FnMut(&World, Duration),
-) -> Outcome {
-    let mut world = World::new(config);
-    for c in &fleet.clusters {
-        world.add_member(c, behavior.clone());
-    }
-    let start = Instant::now();
-    for c in &fleet.clusters {
-        if let Err(e) = world.attach(c) {
-            tracing::warn!(cluster = %c.name, error = %e, "attach failed");
-        }
-    }
-    if let Err(e) = world.apply(objects) {
-        tracing::warn!(error = %e, "applying the catalog failed");
-    }
-    world.start_manager();
-    let tick = Duration::from_millis(100);
-    let (converged, summary, mismatches) = loop {
-        // Judged by when the check started: a world seen converged after the deadline is late.
-        let late = start.elapsed() > deadline;
-        match world.check_converged(20) {
-            Ok(s) if !late => break (true, Some(s), Vec::new()),
-            Ok(_) => {
-                break (
-                    false,
-                    None,
-                    vec!["converged only after the deadline".into()],
-                );
-            }
-            Err(why) if late => break (false, None, why),
-            Err(_) => {}
-        }
-        on_tick(&world, start.elapsed());
-        tokio::time::sleep(tick).await;
-    };
-    let elapsed = start.elapsed();
-    let state = final_state(&world);
-    Outcome {
-        converged,
-        elapsed,
-        summary,
-        mismatches,
-        state,
-    }
+    let catalog = world
+        .host
+        .addon_ids()
+        .iter()
+        .filter_map(|id| world.host.addon(id))
+        .filter_map(|o| match o {
+            CatalogObject::Addon(a) => serde_json::to_value(a).ok(),
+            CatalogObject::ClusterAddon(a) => serde_json::to_value(a).ok(),
+        })
+        .collect();
+    State { clusters, catalog }
 }

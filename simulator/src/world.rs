@@ -21,7 +21,7 @@ use flotilla_core::types::{
     KubeFedCluster, KubeFedClusterSpec, LocalSecretReference, MANAGED_LABEL, Stage,
 };
 use flotilla_manager::host::{HostError, MemoryHost};
-use flotilla_manager::manager::{Connector, ManagerConfig, ManagerHandle, start};
+use flotilla_manager::manager::{Connector, ManagerConfig, ManagerHandle, Stats, start};
 use tokio::task::AbortHandle;
 
 /// Resolves KubeFedClusters to simulated members by name.
@@ -84,6 +84,8 @@ pub struct World {
     manager: Option<ManagerHandle<MemoryHost, Registry>>,
     agents: BTreeMap<String, AbortHandle>,
     seeds: u64,
+    /// What every manager this world started did, across restarts.
+    pub stats: Arc<Stats>,
 }
 
 /// Why a world has not converged: one line per offending pair or cluster.
@@ -99,6 +101,7 @@ impl World {
             manager: None,
             agents: BTreeMap::new(),
             seeds: 0,
+            stats: Arc::new(Stats::default()),
         }
     }
 
@@ -181,6 +184,7 @@ impl World {
             self.host.clone(),
             self.registry.clone(),
             self.config.manager.clone(),
+            self.stats.clone(),
         ));
     }
 
@@ -242,6 +246,12 @@ impl World {
         let (catalog, mut clusters) = self.snapshot();
         let index = PlacementIndex::new(&catalog);
         let defaults = catalog.federate_defaults();
+        let namespaces: BTreeMap<String, String> = self
+            .host
+            .cluster_keys()
+            .into_iter()
+            .map(|(ns, n)| (n, ns))
+            .collect();
         let mut bad = Vec::new();
         let mut summary = Summary::default();
         for view in &mut clusters {
@@ -249,13 +259,7 @@ impl World {
                 continue;
             };
             let (version, nodes) = (member.version_now(), member.nodes_now());
-            let namespace = self
-                .host
-                .clusters()
-                .into_iter()
-                .find(|c| c.metadata.name.as_deref() == Some(&view.name))
-                .and_then(|c| c.metadata.namespace)
-                .unwrap_or_default();
+            let namespace = namespaces.get(&view.name).cloned().unwrap_or_default();
             let facts = ClusterFacts {
                 namespace: &namespace,
                 name: &view.name,
