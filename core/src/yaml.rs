@@ -99,20 +99,24 @@ pub fn parse_document<T: DeserializeOwned>(
         message,
     };
     let mut failed_at: Option<String> = None;
-    let outcome = serde_saphyr::with_deserializer_from_str(doc.text, |de| {
-        let mut record = |path: serde_ignored::Path<'_>| {
-            let field = match &path {
-                serde_ignored::Path::Map { key, .. } => key.clone(),
-                _ => String::new(),
+    let outcome = serde_saphyr::with_deserializer_from_str_with_options(
+        doc.text,
+        options_for(doc.text),
+        |de| {
+            let mut record = |path: serde_ignored::Path<'_>| {
+                let field = match &path {
+                    serde_ignored::Path::Map { key, .. } => key.clone(),
+                    _ => String::new(),
+                };
+                unknown.push((path.to_string(), field));
             };
-            unknown.push((path.to_string(), field));
-        };
-        let de = serde_ignored::Deserializer::new(de, &mut record);
-        serde_path_to_error::deserialize::<_, T>(de).map_err(|e| {
-            failed_at = Some(e.path().to_string());
-            e.into_inner()
-        })
-    });
+            let de = serde_ignored::Deserializer::new(de, &mut record);
+            serde_path_to_error::deserialize::<_, T>(de).map_err(|e| {
+                failed_at = Some(e.path().to_string());
+                e.into_inner()
+            })
+        },
+    );
     let value = match outcome {
         Err(e) => {
             let loc = e.location();
@@ -135,6 +139,18 @@ pub fn parse_document<T: DeserializeOwned>(
         return Err(base(line, None, format!("{path}: unknown field `{field}`")));
     }
     Ok(value)
+}
+
+/// Parser limits scaled to the input: large fleet files (10,000s of clusters) are legitimate,
+/// while alias and anchor caps stay at their defaults, so amplification is still refused.
+fn options_for(text: &str) -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_events = budget.max_events.max(text.len());
+    budget.max_nodes = budget.max_nodes.max(text.len() / 2);
+    budget.max_total_scalar_bytes = budget.max_total_scalar_bytes.max(text.len());
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options
 }
 
 /// serde-saphyr appends ` at line L, column C`; the location is reported separately.
