@@ -14,7 +14,7 @@ use kube::ResourceExt;
 use crate::field::{FieldError, FieldPath};
 use crate::labels::FEDERATE_PREFIX;
 use crate::selector::{LabelSelector, Selector};
-use crate::syntax::{label_key_errors, label_value_errors};
+use crate::syntax::label_map_errors;
 use crate::types::{
     ADDON_NAME_LABEL, AddonSpec, FederatedAddon, FederatedAddonSpec, FederatedClusterAddon,
     FederatedStatus, REVISION_ANNOTATION,
@@ -242,19 +242,10 @@ impl CatalogAddon {
         let tp = FieldPath::new("spec").child("template");
         let meta = spec.template.metadata.clone().unwrap_or_default();
         let mut labels = meta.labels.clone();
-        for (k, v) in &meta.labels {
-            let lp = tp.child("metadata").child("labels");
-            errs.extend(
-                label_key_errors(k)
-                    .into_iter()
-                    .map(|m| FieldError::invalid(lp.clone(), k, m)),
-            );
-            errs.extend(
-                label_value_errors(v)
-                    .into_iter()
-                    .map(|m| FieldError::invalid(lp.key(k), v, m)),
-            );
-        }
+        errs.extend(label_map_errors(
+            &meta.labels,
+            &tp.child("metadata").child("labels"),
+        ));
         labels
             .entry(ADDON_NAME_LABEL.into())
             .or_insert_with(|| id.name.clone());

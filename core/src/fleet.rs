@@ -20,7 +20,7 @@ use crate::catalog::Catalog;
 use crate::explain::ClusterView;
 use crate::field::{FieldError, FieldPath};
 use crate::labels::{ClusterFacts, LabelError, LabelPolicy, TypeConflict, TypeRule, derive_labels};
-use crate::syntax::{label_key_errors, label_value_errors};
+use crate::syntax::label_map_errors;
 use crate::version::KubeVersion;
 
 /// Namespace KubeFedClusters live in unless told otherwise (Kommander's).
@@ -121,33 +121,12 @@ impl Fleet {
                     e.reason,
                 ));
             }
-            let lp = p.child("labels");
-            for (k, v) in &c.labels {
-                errs.extend(
-                    label_key_errors(k)
-                        .into_iter()
-                        .map(|m| FieldError::invalid(lp.clone(), k, m)),
-                );
-                errs.extend(
-                    label_value_errors(v)
-                        .into_iter()
-                        .map(|m| FieldError::invalid(lp.key(k), v, m)),
-                );
-            }
+            errs.extend(label_map_errors(&c.labels, &p.child("labels")));
             for (j, n) in c.nodes.iter().enumerate() {
-                let np = p.child("nodes").index(j).child("labels");
-                for (k, v) in &n.labels {
-                    errs.extend(
-                        label_key_errors(k)
-                            .into_iter()
-                            .map(|m| FieldError::invalid(np.clone(), k, m)),
-                    );
-                    errs.extend(
-                        label_value_errors(v)
-                            .into_iter()
-                            .map(|m| FieldError::invalid(np.key(k), v, m)),
-                    );
-                }
+                errs.extend(label_map_errors(
+                    &n.labels,
+                    &p.child("nodes").index(j).child("labels"),
+                ));
             }
         }
         errs

@@ -22,7 +22,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::field::{FieldError, FieldPath};
-use crate::syntax::{label_key_errors, label_value_errors};
+use crate::syntax::{label_key_errors, label_map_errors, label_value_errors};
 
 /// A label query over clusters or addons (`metav1.LabelSelector`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -172,18 +172,8 @@ impl LabelSelector {
     /// Validation errors, as `ValidateLabelSelector` reports them under `path`.
     pub fn validate(&self, path: &FieldPath) -> Vec<FieldError> {
         let mut errs = Vec::new();
-        let ml = path.child("matchLabels");
-        for (k, v) in self.match_labels.iter().flatten() {
-            errs.extend(
-                label_key_errors(k)
-                    .into_iter()
-                    .map(|m| FieldError::invalid(ml.clone(), k, m)),
-            );
-            errs.extend(
-                label_value_errors(v)
-                    .into_iter()
-                    .map(|m| FieldError::invalid(ml.key(k), v, m)),
-            );
+        if let Some(ml) = &self.match_labels {
+            errs.extend(label_map_errors(ml, &path.child("matchLabels")));
         }
         for (i, expr) in self.match_expressions.iter().flatten().enumerate() {
             let p = path.child("matchExpressions").index(i);

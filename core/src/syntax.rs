@@ -3,6 +3,10 @@
 //! Hand-written matchers for the three regular expressions apimachinery uses; each function
 //! returns apimachinery's messages so that errors read the same as the API server's.
 
+use std::collections::BTreeMap;
+
+use crate::field::{FieldError, FieldPath};
+
 /// Longest label value, and longest name part of a key.
 pub const LABEL_VALUE_MAX_LEN: usize = 63;
 /// Longest DNS-1123 subdomain (the optional key prefix).
@@ -122,6 +126,25 @@ pub fn label_value_errors(value: &str) -> Vec<String> {
              and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or \
              '12345', regex used for validation is '{LABEL_VALUE_FMT}')"
         ));
+    }
+    errs
+}
+
+/// Problems with a whole label map, as `ValidateLabels` reports them under `path`: key
+/// errors on `path`, value errors on `path[key]`.
+pub fn label_map_errors(labels: &BTreeMap<String, String>, path: &FieldPath) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    for (k, v) in labels {
+        errs.extend(
+            label_key_errors(k)
+                .into_iter()
+                .map(|m| FieldError::invalid(path.clone(), k, m)),
+        );
+        errs.extend(
+            label_value_errors(v)
+                .into_iter()
+                .map(|m| FieldError::invalid(path.key(k), v, m)),
+        );
     }
     errs
 }

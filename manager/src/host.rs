@@ -36,6 +36,16 @@ pub enum ObjectKey {
     Addon(AddonId),
 }
 
+impl ObjectKey {
+    /// The key of a KubeFedCluster.
+    pub fn cluster(namespace: &str, name: &str) -> Self {
+        Self::Cluster {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        }
+    }
+}
+
 /// A change to a host object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HostEvent {
@@ -256,14 +266,7 @@ impl MemoryHost {
             c.metadata.deletion_timestamp.get_or_insert(now);
             c.metadata.resource_version = Some(next_rv(&mut g.revision));
         }
-        self.notify(
-            g,
-            ObjectKey::Cluster {
-                namespace: namespace.into(),
-                name: name.into(),
-            },
-            false,
-        );
+        self.notify(g, ObjectKey::cluster(namespace, name), false);
         Ok(())
     }
 
@@ -373,14 +376,7 @@ impl HostStore for MemoryHost {
             .map_err(|e| HostError::Invalid(e.to_string()))?;
         c.metadata.labels = Some(labels);
         c.metadata.resource_version = Some(next_rv(&mut g.revision));
-        self.notify(
-            g,
-            ObjectKey::Cluster {
-                namespace: namespace.into(),
-                name: name.into(),
-            },
-            false,
-        );
+        self.notify(g, ObjectKey::cluster(namespace, name), false);
         Ok(())
     }
 
@@ -398,14 +394,7 @@ impl HostStore for MemoryHost {
             .ok_or(HostError::NotFound)?;
         c.status = Some(status);
         c.metadata.resource_version = Some(next_rv(&mut g.revision));
-        self.notify(
-            g,
-            ObjectKey::Cluster {
-                namespace: namespace.into(),
-                name: name.into(),
-            },
-            true,
-        );
+        self.notify(g, ObjectKey::cluster(namespace, name), true);
         Ok(())
     }
 
@@ -429,14 +418,7 @@ impl HostStore for MemoryHost {
         } else {
             c.metadata.resource_version = Some(next_rv(&mut g.revision));
         }
-        self.notify(
-            g,
-            ObjectKey::Cluster {
-                namespace: namespace.into(),
-                name: name.into(),
-            },
-            false,
-        );
+        self.notify(g, ObjectKey::cluster(namespace, name), false);
         Ok(())
     }
 
