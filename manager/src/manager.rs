@@ -337,6 +337,15 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
             return;
         };
         let deleting = c.metadata.deletion_timestamp.is_some();
+        // Into the state first: the tasks spawned below read it at once.
+        let labels = c.metadata.labels.clone().unwrap_or_default();
+        if self
+            .fed()
+            .upsert_cluster(name, namespace, &labels, deleting)
+            || deleting
+        {
+            self.queue.add(name);
+        }
         let known = lock(&self.members).contains_key(name);
         if !known {
             let member = match self.connector.connect(&c) {
@@ -347,14 +356,14 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
                 }
             };
             lock(&self.members).insert(name.to_owned(), member.clone());
-            let probe = tokio::spawn(self.clone().probe_loop(
-                namespace.to_owned(),
-                name.to_owned(),
-                member.clone(),
-            ));
             // Subscribe before spawning, so no change between now and the task's first poll
             // is missed.
             let changes = member.changes();
+            let probe = tokio::spawn(self.clone().probe_loop(
+                namespace.to_owned(),
+                name.to_owned(),
+                member,
+            ));
             let watch = tokio::spawn(self.clone().member_watch(name.to_owned(), changes));
             lock(&self.cluster_tasks).insert(
                 name.to_owned(),
@@ -373,14 +382,6 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
             && let Err(e) = self.host.set_cluster_finalizer(namespace, name, true).await
         {
             warn!(cluster = name, error = %e, "adding the detach finalizer failed");
-        }
-        let labels = c.metadata.labels.clone().unwrap_or_default();
-        if self
-            .fed()
-            .upsert_cluster(name, namespace, &labels, deleting)
-            || deleting
-        {
-            self.queue.add(name);
         }
     }
 
