@@ -44,6 +44,17 @@ pub fn load_state(path: &Path) -> Result<StateView, InputError> {
     Ok(StateView { state, objects })
 }
 
+/// `Addons`, `addon.kubeaddons.mesosphere.io`, `addon` → `addon`, as kubectl resolves names.
+fn resource_kind(r: &str) -> String {
+    let lower = r.trim().to_lowercase();
+    lower
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches('s')
+        .to_owned()
+}
+
 fn table(rows: Vec<Vec<String>>) -> String {
     let n = rows.first().map_or(0, Vec::len);
     let widths: Vec<usize> = (0..n)
@@ -93,13 +104,7 @@ impl StateView {
             if i > 0 {
                 out.push('\n');
             }
-            let kind = r.trim().to_lowercase();
-            let kind = kind
-                .split('.')
-                .next()
-                .unwrap_or_default()
-                .trim_end_matches('s')
-                .to_string();
+            let kind = resource_kind(r);
             out.push_str(&match kind.as_str() {
                 "kubefedcluster" => self.get_clusters(),
                 "addon" => self.get_addons("Addon", cluster),
@@ -236,13 +241,7 @@ impl StateView {
         name: &str,
         namespace: Option<&str>,
     ) -> Result<String, String> {
-        let kind = kind.to_lowercase();
-        let kind = kind
-            .split('.')
-            .next()
-            .unwrap_or_default()
-            .trim_end_matches('s')
-            .to_string();
+        let kind = resource_kind(kind);
         match kind.as_str() {
             "kubefedcluster" => self.describe_cluster(name),
             "federatedaddon" | "federatedclusteraddon" => {
