@@ -224,3 +224,231 @@ spec:
         assert!(cmd.contains(needle), "{needle} missing in:\n{cmd}");
     }
 }
+
+async fn client(cp: &ControlPlane) -> kube::Client {
+    let kubeconfig = kube::config::Kubeconfig::read_from(&cp.kubeconfig).expect("kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .expect("client config");
+    kube::Client::try_from(config).expect("client")
+}
+
+fn install_crds(cp: &ControlPlane) {
+    let out = cp.kubectl_stdin(&["apply", "-f", "-"], &crds_yaml());
+    assert!(
+        out.status.success(),
+        "applying the CRDs: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for crd in [
+        "addons.kubeaddons.mesosphere.io",
+        "clusteraddons.kubeaddons.mesosphere.io",
+    ] {
+        cp.kubectl(&[
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            &format!("crd/{crd}"),
+        ]);
+    }
+}
+
+/// Polls `kubectl get ... -o jsonpath` until it prints `want` (30 s at most).
+async fn eventually(cp: &ControlPlane, args: &[&str], want: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let out = cp.kubectl_output(args);
+        let got = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if got == want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "kubectl {args:?}: wanted {want:?}, got {got:?} ({})",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+}
+
+/// The same agent reconciler as in the simulator, against a real API server: the manager's
+/// server-side apply creates the Addon, the agent applies its manifests, reports readiness on
+/// the status subresource, refuses an unsupported version, and uninstalls on delete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_deploys_and_uninstalls_against_a_real_api_server() {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use flotilla_agent::kube_member::KubeMember;
+    use flotilla_agent::member::MemberCluster;
+    use flotilla_agent::reconcile::{Agent, AgentConfig};
+    use flotilla_core::catalog::{AddonId, AddonKind};
+    use flotilla_core::render::DesiredAddon;
+    use flotilla_core::types::{AddonSpec, KubernetesSupport};
+
+    let cp = ControlPlane::start(&binaries());
+    install_crds(&cp);
+    cp.kubectl(&["create", "namespace", "kubeaddons"]);
+    let member = KubeMember::new(client(&cp).await);
+    assert_eq!(
+        member.healthz().await.expect("healthz").to_lowercase(),
+        "ok"
+    );
+    assert!(
+        member
+            .version()
+            .await
+            .expect("version")
+            .starts_with("v1.36.")
+    );
+
+    let labels = |name: &str| {
+        BTreeMap::from([
+            ("kubefed.io/managed".to_string(), "true".to_string()),
+            (
+                "kubeaddons.mesosphere.io/name".to_string(),
+                name.to_string(),
+            ),
+        ])
+    };
+    let reloader = DesiredAddon {
+        id: AddonId {
+            kind: AddonKind::FederatedAddon,
+            namespace: Some("kubeaddons".into()),
+            name: "reloader".into(),
+        },
+        labels: labels("reloader"),
+        annotations: BTreeMap::from([(
+            "catalog.kubeaddons.mesosphere.io/addon-revision".to_string(),
+            "0.0.99-1".to_string(),
+        )]),
+        spec: Arc::new(AddonSpec {
+            manifests: vec![serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "reloader-config", "namespace": "kubeaddons"}, "data": {"level": "info"}})],
+            ..Default::default()
+        }),
+    };
+    let cert_manager = DesiredAddon {
+        id: AddonId {
+            kind: AddonKind::FederatedClusterAddon,
+            namespace: None,
+            name: "cert-manager".into(),
+        },
+        labels: labels("cert-manager"),
+        annotations: BTreeMap::new(),
+        spec: Arc::new(AddonSpec {
+            kubernetes: Some(KubernetesSupport {
+                min_supported_version: Some("v1.16".into()),
+                max_supported_version: Some("v1.20".into()),
+            }),
+            ..Default::default()
+        }),
+    };
+    member.apply_addon(&reloader).await.expect("apply reloader");
+    member
+        .apply_addon(&cert_manager)
+        .await
+        .expect("apply cert-manager");
+    member
+        .apply_addon(&reloader)
+        .await
+        .expect("applying again changes nothing");
+
+    let agent = tokio::spawn(Agent::new("e2e", member.clone(), AgentConfig::default(), 1).run());
+    eventually(
+        &cp,
+        &[
+            "get",
+            "addon",
+            "reloader",
+            "-n",
+            "kubeaddons",
+            "-o",
+            "jsonpath={.status.stage}/{.status.ready}/{.status.revision}",
+        ],
+        "deployed/true/0.0.99-1",
+    )
+    .await;
+    cp.kubectl(&["get", "configmap", "reloader-config", "-n", "kubeaddons"]);
+    eventually(
+        &cp,
+        &[
+            "get",
+            "clusteraddon",
+            "cert-manager",
+            "-o",
+            "jsonpath={.status.stage}",
+        ],
+        "failed",
+    )
+    .await;
+    let message = cp.kubectl(&[
+        "get",
+        "clusteraddon",
+        "cert-manager",
+        "-o",
+        "jsonpath={.status.message}",
+    ]);
+    assert!(
+        message.starts_with("cluster runs v1.36.")
+            && message.ends_with("above maxSupportedVersion v1.20"),
+        "{message}"
+    );
+    let table = cp.kubectl(&[
+        "get",
+        "addon.kubeaddons.mesosphere.io,clusteraddon.kubeaddons.mesosphere.io",
+        "-A",
+    ]);
+    assert!(
+        table.contains("true    deployed   0.0.99-1")
+            || table
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .windows(3)
+                .any(|w| w == ["true", "deployed", "0.0.99-1"]),
+        "{table}"
+    );
+    let managed = cp.kubectl(&[
+        "get",
+        "addon",
+        "reloader",
+        "-n",
+        "kubeaddons",
+        "-o",
+        "yaml",
+        "--show-managed-fields",
+    ]);
+    assert!(
+        managed.contains("manager: flotilla-manager")
+            && managed.contains("manager: flotilla-agent"),
+        "{managed}"
+    );
+    assert_eq!(
+        cp.kubectl(&[
+            "get",
+            "addon",
+            "reloader",
+            "-n",
+            "kubeaddons",
+            "-o",
+            "jsonpath={.metadata.generation}"
+        ]),
+        "1",
+        "an unchanged apply does not bump the generation"
+    );
+
+    // Uninstall: the finalizer holds the Addon until the agent removed what it applied.
+    member.delete_addon(&reloader.id).await.expect("delete");
+    eventually(
+        &cp,
+        &["get", "addons", "-n", "kubeaddons", "-o", "name"],
+        "",
+    )
+    .await;
+    let gone = cp.kubectl_output(&["get", "configmap", "reloader-config", "-n", "kubeaddons"]);
+    assert!(!gone.status.success(), "the ConfigMap was uninstalled");
+    agent.abort();
+}
