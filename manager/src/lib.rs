@@ -2,11 +2,13 @@
 //! addons to every cluster that selects them.
 //!
 //! - [`host`]: the [`host::HostStore`] trait and [`host::MemoryHost`].
+//! - [`kube_host`]: the host store and member connector over a real API server.
 //! - [`state`]: [`state::Fed`], the federation state, derived from the stores.
 //! - [`manager`]: the runtime tasks (probes, host watch, sync workers, status writer).
 //! - [`queue`]: the per-cluster work queue.
 
 pub mod host;
+pub mod kube_host;
 pub mod manager;
 pub mod queue;
 pub mod state;

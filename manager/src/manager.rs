@@ -100,7 +100,10 @@ pub trait Connector: Send + Sync + 'static {
     /// The member client type.
     type Member: MemberCluster;
     /// A client for `cluster` (its endpoint and credentials).
-    fn connect(&self, cluster: &KubeFedCluster) -> Result<Arc<Self::Member>, String>;
+    fn connect(
+        &self,
+        cluster: &KubeFedCluster,
+    ) -> impl std::future::Future<Output = Result<Arc<Self::Member>, String>> + Send;
 }
 
 /// What the manager did, for reports.
@@ -348,7 +351,7 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
         }
         let known = lock(&self.members).contains_key(name);
         if !known {
-            let member = match self.connector.connect(&c) {
+            let member = match self.connector.connect(&c).await {
                 Ok(m) => m,
                 Err(e) => {
                     warn!(cluster = name, error = %e, "cannot connect to member");

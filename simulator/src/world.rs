@@ -58,7 +58,7 @@ impl Registry {
 
 impl Connector for Registry {
     type Member = MemoryMember;
-    fn connect(&self, cluster: &KubeFedCluster) -> Result<Arc<MemoryMember>, String> {
+    async fn connect(&self, cluster: &KubeFedCluster) -> Result<Arc<MemoryMember>, String> {
         let name = cluster.metadata.name.as_deref().unwrap_or_default();
         self.get(name)
             .ok_or_else(|| format!("no simulated member behind {}", cluster.spec.api_endpoint))

@@ -37,6 +37,12 @@ pub struct ControlPlane {
     pub kubectl: PathBuf,
     /// The kubeconfig file.
     pub kubeconfig: PathBuf,
+    /// The API server's URL.
+    pub server: String,
+    /// The admin's bearer token.
+    pub token: String,
+    /// The API server's serving certificate (PEM), which is its own CA.
+    pub ca: PathBuf,
     etcd: Child,
     apiserver: Child,
 }
@@ -116,6 +122,9 @@ impl ControlPlane {
         // exactly that (TLS verified, no skipping).
         let kubeconfig = d.join("kubeconfig");
         let cp = Self {
+            server: format!("https://127.0.0.1:{api_port}"),
+            token: token.to_owned(),
+            ca: dir.path().join("certs/apiserver.crt"),
             kubectl: bin.join("kubectl"),
             kubeconfig,
             etcd,

@@ -243,15 +243,13 @@ fn install_crds(cp: &ControlPlane) {
         "applying the CRDs: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for crd in [
-        "addons.kubeaddons.mesosphere.io",
-        "clusteraddons.kubeaddons.mesosphere.io",
-    ] {
+    for crd in flotilla_core::types::crds() {
+        let name = crd.metadata.name.unwrap_or_default();
         cp.kubectl(&[
             "wait",
             "--for=condition=Established",
             "--timeout=60s",
-            &format!("crd/{crd}"),
+            &format!("crd/{name}"),
         ]);
     }
 }
@@ -451,4 +449,289 @@ async fn the_agent_deploys_and_uninstalls_against_a_real_api_server() {
     let gone = cp.kubectl_output(&["get", "configmap", "reloader-config", "-n", "kubeaddons"]);
     assert!(!gone.status.success(), "the ConfigMap was uninstalled");
     agent.abort();
+}
+
+/// The manager and agents against three real API servers: attach two members (one with
+/// Konvoy node labels) from their endpoint, CA and token Secret; health and labels are
+/// written to the host; placement follows the selectors; readiness flows back to the hub;
+/// a federate-X opt-out removes the addon and the agent uninstalls it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_manager_federates_across_real_clusters() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use flotilla_agent::kube_member::KubeMember;
+    use flotilla_agent::reconcile::{Agent, AgentConfig};
+    use flotilla_manager::kube_host::{KubeConnector, KubeHost};
+    use flotilla_manager::manager::{ManagerConfig, start};
+
+    let bin = binaries();
+    let (host, alpha, beta) = (
+        ControlPlane::start(&bin),
+        ControlPlane::start(&bin),
+        ControlPlane::start(&bin),
+    );
+    for cp in [&host, &alpha, &beta] {
+        install_crds(cp);
+        cp.kubectl(&["create", "namespace", "kubeaddons"]);
+    }
+    host.kubectl(&["create", "namespace", "kommander"]);
+    for (cp, label) in [
+        (&alpha, "konvoy.mesosphere.com/inventory_hostname"),
+        (&beta, "eks.amazonaws.com/nodegroup"),
+    ] {
+        let node = format!(
+            "apiVersion: v1\nkind: Node\nmetadata:\n  name: node-0\n  labels:\n    {label}: node-0\n    topology.kubernetes.io/region: us-east-1\n"
+        );
+        let out = cp.kubectl_stdin(&["apply", "-f", "-"], &node);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for (name, cp) in [("alpha", &alpha), ("beta", &beta)] {
+        host.kubectl(&[
+            "create",
+            "secret",
+            "generic",
+            &format!("{name}-token"),
+            "-n",
+            "kommander",
+            &format!("--from-literal=token={}", cp.token),
+        ]);
+        let pem = std::fs::read(&cp.ca).expect("member CA");
+        let cluster = format!(
+            "apiVersion: core.kubefed.io/v1beta1\nkind: KubeFedCluster\nmetadata:\n  name: {name}\n  namespace: kommander\nspec:\n  apiEndpoint: {}\n  caBundle: {}\n  secretRef:\n    name: {name}-token\n",
+            cp.server,
+            base64_encode(&pem)
+        );
+        let out = host.kubectl_stdin(&["apply", "-f", "-"], &cluster);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let catalog = r#"apiVersion: types.kubefed.io/v1beta1
+kind: FederatedAddon
+metadata: {name: reloader, namespace: kubeaddons}
+spec:
+  template:
+    metadata:
+      annotations: {catalog.kubeaddons.mesosphere.io/addon-revision: 0.0.99-1}
+    spec:
+      manifests:
+        - {apiVersion: v1, kind: ConfigMap, metadata: {name: reloader-config, namespace: kubeaddons}, data: {a: b}}
+  placement:
+    clusterSelector:
+      matchExpressions:
+        - {key: kommander.mesosphere.io/cluster-type, operator: Exists}
+        - {key: kommander.mesosphere.io/cluster-type, operator: NotIn, values: [Konvoy]}
+        - {key: kommander.mesosphere.io/federate-reloader, operator: In, values: ["true", default-true]}
+---
+apiVersion: types.kubefed.io/v1beta1
+kind: FederatedClusterAddon
+metadata: {name: kubecost}
+spec:
+  template:
+    spec:
+      manifests:
+        - {apiVersion: v1, kind: ConfigMap, metadata: {name: kubecost-config, namespace: kubeaddons}, data: {a: b}}
+  placement:
+    clusterSelector: {}
+"#;
+    let out = host.kubectl_stdin(&["apply", "-f", "-"], catalog);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let host_client = client(&host).await;
+    let config = ManagerConfig {
+        probe_period: Duration::from_secs(2),
+        status_interval: Duration::from_millis(500),
+        ..ManagerConfig::default()
+    };
+    let mut manager = start(
+        Arc::new(KubeHost::new(host_client.clone())),
+        Arc::new(KubeConnector::new(host_client)),
+        config,
+        Arc::default(),
+    );
+    let agents = [
+        tokio::spawn(
+            Agent::new(
+                "alpha",
+                KubeMember::new(client(&alpha).await),
+                AgentConfig::default(),
+                1,
+            )
+            .run(),
+        ),
+        tokio::spawn(
+            Agent::new(
+                "beta",
+                KubeMember::new(client(&beta).await),
+                AgentConfig::default(),
+                2,
+            )
+            .run(),
+        ),
+    ];
+
+    // Health and labels on the host, as the article shows them.
+    for name in ["alpha", "beta"] {
+        eventually(
+            &host,
+            &[
+                "get",
+                "kubefedcluster",
+                name,
+                "-n",
+                "kommander",
+                "-o",
+                "jsonpath={.status.conditions[?(@.type=='Ready')].reason}",
+            ],
+            "ClusterReady",
+        )
+        .await;
+    }
+    let label = |name: &str, key: &str| {
+        vec![
+            "get".to_string(),
+            "kubefedcluster".into(),
+            name.into(),
+            "-n".into(),
+            "kommander".into(),
+            "-o".into(),
+            format!("jsonpath={{.metadata.labels.kommander\\.mesosphere\\.io/{key}}}"),
+        ]
+    };
+    for (name, key, want) in [
+        ("alpha", "cluster-type", "Konvoy"),
+        ("beta", "cluster-type", "EKS"),
+        ("beta", "kubernetes-version", "v1.36"),
+    ] {
+        let args = label(name, key);
+        eventually(
+            &host,
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+            want,
+        )
+        .await;
+    }
+    let get = host.kubectl(&["get", "kubefedcluster", "-A"]);
+    assert_eq!(
+        get.lines()
+            .filter(|l| l.trim_end().ends_with("True"))
+            .count(),
+        2,
+        "{get}"
+    );
+
+    // Placement: reloader only on the non-Konvoy member; kubecost everywhere; deployed.
+    eventually(
+        &beta,
+        &[
+            "get",
+            "addon",
+            "reloader",
+            "-n",
+            "kubeaddons",
+            "-o",
+            "jsonpath={.status.stage}/{.status.ready}",
+        ],
+        "deployed/true",
+    )
+    .await;
+    eventually(
+        &alpha,
+        &[
+            "get",
+            "clusteraddon",
+            "kubecost",
+            "-o",
+            "jsonpath={.status.stage}",
+        ],
+        "deployed",
+    )
+    .await;
+    eventually(
+        &beta,
+        &[
+            "get",
+            "clusteraddon",
+            "kubecost",
+            "-o",
+            "jsonpath={.status.stage}",
+        ],
+        "deployed",
+    )
+    .await;
+    assert_eq!(
+        alpha.kubectl(&["get", "addons", "-A", "-o", "name"]).trim(),
+        "",
+        "a Konvoy cluster does not get reloader"
+    );
+    beta.kubectl(&["get", "configmap", "reloader-config", "-n", "kubeaddons"]);
+    // Readiness flows back to the hub.
+    eventually(&host, &["get", "federatedaddon", "reloader", "-n", "kubeaddons", "-o", "jsonpath={.status.clusters[0].name}/{.status.clusters[0].ready}/{.status.clusters[0].revision}"], "beta/true/0.0.99-1").await;
+    let selection = host.kubectl(&[
+        "get",
+        "federatedaddon",
+        "reloader",
+        "-n",
+        "kubeaddons",
+        "-o",
+        "jsonpath={.status.selection}",
+    ]);
+    assert_eq!(
+        selection,
+        "1/2 clusters selected: 1 failed kommander.mesosphere.io/cluster-type NotIn [Konvoy]"
+    );
+
+    // Opt out: the addon leaves beta and the agent uninstalls it.
+    host.kubectl(&[
+        "label",
+        "kubefedcluster",
+        "beta",
+        "-n",
+        "kommander",
+        "--overwrite",
+        "kommander.mesosphere.io/federate-reloader=false",
+    ]);
+    eventually(&beta, &["get", "addons", "-A", "-o", "name"], "").await;
+    assert!(
+        !beta
+            .kubectl_output(&["get", "configmap", "reloader-config", "-n", "kubeaddons"])
+            .status
+            .success()
+    );
+
+    manager.kill();
+    agents.iter().for_each(tokio::task::JoinHandle::abort);
+}
+
+/// Standard base64, for the caBundle field.
+fn base64_encode(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
