@@ -19,7 +19,7 @@ use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::{Scope, pinned_kind};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt as _, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -59,16 +59,20 @@ fn api_error(e: kube::Error) -> MemberError {
 impl KubeMember {
     /// A member over `client`; starts watchers on Addon and ClusterAddon objects.
     pub fn new(client: Client) -> Arc<Self> {
+        // Watchers carry a backoff: one retrying a dead API server in a tight loop never
+        // yields, and could not even be cancelled.
         let changes = watch::channel(0).0;
         let tick = |tx: watch::Sender<u64>| move |_| tx.send_modify(|n| *n += 1);
         let addons = watcher(
             Api::<Addon>::all(client.clone()),
             watcher::Config::default(),
-        );
+        )
+        .default_backoff();
         let cluster_addons = watcher(
             Api::<ClusterAddon>::all(client.clone()),
             watcher::Config::default(),
-        );
+        )
+        .default_backoff();
         let (t1, t2) = (tick(changes.clone()), tick(changes.clone()));
         let w1 = tokio::spawn(addons.for_each(move |e| {
             t1(e.is_ok());

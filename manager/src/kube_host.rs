@@ -22,7 +22,7 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt as _, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -67,7 +67,8 @@ impl KubeHost {
     {
         let api: Api<K> = Api::all(self.client.clone());
         let seen: Arc<Mutex<HashMap<ObjectKey, String>>> = Arc::default();
-        let stream = watcher(api, watcher::Config::default());
+        // With backoff: a watcher retrying a dead API server in a tight loop never yields.
+        let stream = watcher(api, watcher::Config::default()).default_backoff();
         tokio::spawn(stream.for_each(move |ev| {
             let (obj, deleted) = match ev {
                 Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => (Some(o), false),
