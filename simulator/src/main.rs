@@ -110,6 +110,9 @@ enum Command {
     },
     /// Print every CRD Flotilla serves, as YAML (pipe into `kubectl apply -f -`).
     Crds,
+    /// Print what a host cluster needs: the CRDs and the admission policy that keeps
+    /// `cluster-type` immutable (pipe into `kubectl apply -f -`).
+    Install,
 }
 
 #[derive(clap::Args, Default)]
@@ -371,6 +374,14 @@ fn write_summary(out: &mut impl std::io::Write, r: &Report) -> std::io::Result<(
     Ok(())
 }
 
+fn write_crds(out: &mut impl std::io::Write) -> anyhow::Result<()> {
+    for crd in flotilla_core::types::crds() {
+        let yaml = serde_saphyr::to_string(&crd).context("rendering a CRD as YAML")?;
+        writeln!(out, "---\n{}", yaml.trim_end())?;
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> anyhow::Result<bool> {
     let mut stdout = std::io::stdout().lock();
     match cli.command.unwrap_or(Command::Run(RunArgs::default())) {
@@ -462,11 +473,14 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                     .as_bytes(),
             )?;
         }
-        Command::Crds => {
-            for crd in flotilla_core::types::crds() {
-                let yaml = serde_saphyr::to_string(&crd).context("rendering a CRD as YAML")?;
-                writeln!(stdout, "---\n{}", yaml.trim_end())?;
-            }
+        Command::Crds => write_crds(&mut stdout)?,
+        Command::Install => {
+            write_crds(&mut stdout)?;
+            write!(
+                stdout,
+                "---\n{}",
+                flotilla_core::types::admission_policy_yaml()
+            )?;
         }
     }
     Ok(true)

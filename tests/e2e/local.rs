@@ -735,3 +735,99 @@ fn base64_encode(bytes: &[u8]) -> String {
     }
     out
 }
+
+/// The admission policy makes the API server itself reject any change to, or removal of,
+/// `cluster-type` once set, so the rule holds even against kubectl.
+#[test]
+fn the_api_server_rejects_a_cluster_type_change() {
+    let cp = ControlPlane::start(&binaries());
+    let out = cp.kubectl_stdin(&["apply", "-f", "-"], &crds_yaml());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    cp.kubectl(&[
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/kubefedclusters.core.kubefed.io",
+    ]);
+    let out = cp.kubectl_stdin(
+        &["apply", "-f", "-"],
+        &flotilla_core::types::admission_policy_yaml(),
+    );
+    assert!(
+        out.status.success(),
+        "the policy: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    cp.kubectl(&["create", "namespace", "kommander"]);
+    let cluster = "apiVersion: core.kubefed.io/v1beta1\nkind: KubeFedCluster\nmetadata:\n  name: alpha\n  namespace: kommander\n  labels:\n    kommander.mesosphere.io/cluster-type: Konvoy\nspec:\n  apiEndpoint: https://alpha.example:6443\n  secretRef: {name: alpha-token}\n";
+    let out = cp.kubectl_stdin(&["apply", "-f", "-"], cluster);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The policy takes effect once the API server has type-checked it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let change = [
+        "label",
+        "kubefedcluster",
+        "alpha",
+        "-n",
+        "kommander",
+        "--overwrite",
+        "kommander.mesosphere.io/cluster-type=Generic",
+    ];
+    let denied = loop {
+        let out = cp.kubectl_output(&change);
+        if !out.status.success() {
+            break String::from_utf8_lossy(&out.stderr).into_owned();
+        }
+        // It went through before the policy was active: put it back and try again.
+        cp.kubectl(&[
+            "label",
+            "kubefedcluster",
+            "alpha",
+            "-n",
+            "kommander",
+            "--overwrite",
+            "kommander.mesosphere.io/cluster-type=Konvoy",
+        ]);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the policy never took effect"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    };
+    assert!(
+        denied.contains("flotilla-cluster-type-immutable")
+            && denied.contains("immutable once set: it is \"Konvoy\""),
+        "{denied}"
+    );
+    let removal = cp.kubectl_output(&[
+        "label",
+        "kubefedcluster",
+        "alpha",
+        "-n",
+        "kommander",
+        "kommander.mesosphere.io/cluster-type-",
+    ]);
+    assert!(
+        !removal.status.success(),
+        "removing the label is a change too"
+    );
+    cp.kubectl(&[
+        "label",
+        "kubefedcluster",
+        "alpha",
+        "-n",
+        "kommander",
+        "env=prod",
+    ]);
+    let labels = cp.kubectl(&["get", "kubefedcluster", "alpha", "-n", "kommander", "-o", r"jsonpath={.metadata.labels.kommander\.mesosphere\.io/cluster-type}/{.metadata.labels.env}"]);
+    assert_eq!(labels, "Konvoy/prod", "other labels still change freely");
+}
