@@ -454,6 +454,50 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
     ]
 }
 
+/// Name of the admission policy that keeps `cluster-type` immutable.
+pub const CLUSTER_TYPE_POLICY: &str = "flotilla-cluster-type-immutable";
+
+/// A ValidatingAdmissionPolicy and its binding that reject any change to, or removal of,
+/// `kommander.mesosphere.io/cluster-type` on a KubeFedCluster once set, so the rule holds
+/// even against kubectl (the in-memory host enforces the same rule).
+pub fn admission_policy_yaml() -> String {
+    format!(
+        r#"apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  name: {CLUSTER_TYPE_POLICY}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+      - apiGroups: ["core.kubefed.io"]
+        apiVersions: ["v1beta1"]
+        operations: ["UPDATE"]
+        resources: ["kubefedclusters"]
+  variables:
+    - name: key
+      expression: "'kommander.mesosphere.io/cluster-type'"
+  validations:
+    - expression: >-
+        !has(oldObject.metadata.labels) || !(variables.key in oldObject.metadata.labels) ||
+        (has(object.metadata.labels) && variables.key in object.metadata.labels &&
+        object.metadata.labels[variables.key] == oldObject.metadata.labels[variables.key])
+      messageExpression: >-
+        'label kommander.mesosphere.io/cluster-type is immutable once set: it is "' +
+        oldObject.metadata.labels[variables.key] + '"'
+      reason: Invalid
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  name: {CLUSTER_TYPE_POLICY}
+spec:
+  policyName: {CLUSTER_TYPE_POLICY}
+  validationActions: [Deny]
+"#
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -499,48 +543,4 @@ mod tests {
         assert_eq!(a, c.0);
         assert_eq!(serde_json::to_value(&a).ok(), serde_json::to_value(&c).ok());
     }
-}
-
-/// Name of the admission policy that keeps `cluster-type` immutable.
-pub const CLUSTER_TYPE_POLICY: &str = "flotilla-cluster-type-immutable";
-
-/// A ValidatingAdmissionPolicy and its binding that reject any change to, or removal of,
-/// `kommander.mesosphere.io/cluster-type` on a KubeFedCluster once set, so the rule holds
-/// even against kubectl (the in-memory host enforces the same rule).
-pub fn admission_policy_yaml() -> String {
-    format!(
-        r#"apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicy
-metadata:
-  name: {CLUSTER_TYPE_POLICY}
-spec:
-  failurePolicy: Fail
-  matchConstraints:
-    resourceRules:
-      - apiGroups: ["core.kubefed.io"]
-        apiVersions: ["v1beta1"]
-        operations: ["UPDATE"]
-        resources: ["kubefedclusters"]
-  variables:
-    - name: key
-      expression: "'kommander.mesosphere.io/cluster-type'"
-  validations:
-    - expression: >-
-        !has(oldObject.metadata.labels) || !(variables.key in oldObject.metadata.labels) ||
-        (has(object.metadata.labels) && variables.key in object.metadata.labels &&
-        object.metadata.labels[variables.key] == oldObject.metadata.labels[variables.key])
-      messageExpression: >-
-        'label kommander.mesosphere.io/cluster-type is immutable once set: it is "' +
-        oldObject.metadata.labels[variables.key] + '"'
-      reason: Invalid
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
-metadata:
-  name: {CLUSTER_TYPE_POLICY}
-spec:
-  policyName: {CLUSTER_TYPE_POLICY}
-  validationActions: [Deny]
-"#
-    )
 }
