@@ -9,7 +9,7 @@ use flotilla_core::explain::ClusterView;
 use flotilla_core::fleet::ResolvedCluster;
 
 use crate::input::InputError;
-use crate::run::State;
+use crate::state::State;
 
 /// A saved state, loaded.
 pub struct StateView {

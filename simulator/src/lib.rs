@@ -4,14 +4,14 @@
 //! - [`report`]: `place` and `explain` output.
 //! - [`debug`]: `get`, `describe`, `explain` over a saved state.
 //! - [`world`]: host, simulated members, agents and manager in one process.
-//! - [`run`]: final state of a run (`--state-out`).
+//! - [`state`]: the final state of a run (`--state-out`).
 //! - [`scenario`]: scenarios and the fleet generator.
 //! - [`sim`]: the simulation driver: timeline, faults, invariants, report.
 
 pub mod debug;
 pub mod input;
 pub mod report;
-pub mod run;
 pub mod scenario;
 pub mod sim;
+pub mod state;
 pub mod world;

@@ -569,7 +569,7 @@ pub async fn simulate(
     opts: SimOptions,
     catalog: Vec<CatalogObject>,
     mut progress: impl FnMut(&Progress),
-) -> (Report, crate::run::State) {
+) -> (Report, crate::state::State) {
     let wall_start = std::time::Instant::now();
     let scenario = opts.scenario.clone();
     let fleet = opts
@@ -803,7 +803,7 @@ pub async fn simulate(
         offline: stats.probes_offline.load(Ordering::Relaxed),
     };
     let (catalog_now, _) = d.world.snapshot();
-    let state = crate::run::final_state(&d.world);
+    let state = crate::state::final_state(&d.world);
     let report = Report {
         scenario: scenario.name.clone(),
         seed: opts.seed,
