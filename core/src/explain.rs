@@ -77,10 +77,6 @@ impl PairExplanation {
             .map(|c| c.requirement.clone())
             .collect()
     }
-
-    fn first_failure(&self) -> Option<&Check> {
-        self.checks.iter().find(|c| !c.ok)
-    }
 }
 
 impl fmt::Display for PairExplanation {
@@ -338,13 +334,6 @@ pub fn summarize<'a>(
         let _ = write!(out, "{sep}{n} failed {req}");
     }
     out
-}
-
-/// The first failed requirement of a pair, in its short form (`cluster-type=Konvoy`).
-pub fn short_reason(catalog: &Catalog, cluster: &ClusterView, addon: usize) -> Option<String> {
-    explain_pair(catalog, cluster, addon)
-        .first_failure()
-        .map(|c| c.short.clone())
 }
 
 #[cfg(test)]

@@ -155,16 +155,6 @@ impl<H, C: Connector> ManagerHandle<H, C> {
             }
         }
     }
-
-    /// What the manager did so far.
-    pub fn stats(&self) -> Arc<Stats> {
-        self.shared.stats.clone()
-    }
-
-    /// Whether no cluster is waiting to be synced.
-    pub fn idle(&self) -> bool {
-        self.shared.queue.is_empty()
-    }
 }
 
 impl<H, C: Connector> Drop for ManagerHandle<H, C> {

@@ -329,16 +329,6 @@ impl Fed {
         self.clusters.get(name)
     }
 
-    /// Names of every attached cluster.
-    pub fn cluster_names(&self) -> Vec<String> {
-        self.clusters.keys().cloned().collect()
-    }
-
-    /// Names of every known addon (valid or not).
-    pub fn addon_ids(&self) -> Vec<AddonId> {
-        self.addons.keys().cloned().collect()
-    }
-
     /// The addons placed on `name`.
     pub fn placed_on(&self, name: &str) -> Vec<AddonId> {
         let Some(c) = self.clusters.get(name) else {
