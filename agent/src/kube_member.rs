@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use flotilla_core::catalog::{AddonId, AddonKind};
 use flotilla_core::render::DesiredAddon;
-use flotilla_core::types::{Addon, AddonSpec, AddonStatus, ClusterAddon, ClusterAddonSpec};
+use flotilla_core::types::{
+    Addon, AddonSpec, AddonStatus, ClusterAddon, ClusterAddonSpec, with_finalizer,
+};
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
@@ -265,13 +267,9 @@ impl MemberCluster for KubeMember {
     }
 
     async fn set_finalizer(&self, id: &AddonId, present: bool) -> Result<(), MemberError> {
-        let name = crate::member::UNINSTALL_FINALIZER.to_owned();
         let patch = |meta: &kube::core::ObjectMeta| {
-            let mut f: Vec<String> = meta.finalizers.clone().unwrap_or_default();
-            f.retain(|x| *x != name);
-            if present {
-                f.push(name.clone());
-            }
+            let current = meta.finalizers.as_deref().unwrap_or_default();
+            let f = with_finalizer(current, crate::member::UNINSTALL_FINALIZER, present);
             Patch::Merge(
                 json!({"metadata": {"finalizers": f, "resourceVersion": meta.resource_version}}),
             )

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use flotilla_core::catalog::AddonId;
 use flotilla_core::render::DesiredAddon;
-use flotilla_core::types::AddonStatus;
+use flotilla_core::types::{AddonStatus, with_finalizer};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
@@ -409,11 +409,7 @@ impl MemberCluster for MemoryMember {
         let Some(a) = g.addons.get_mut(id) else {
             return Err(MemberError::NotFound);
         };
-        let name = crate::member::UNINSTALL_FINALIZER.to_string();
-        a.finalizers.retain(|f| *f != name);
-        if present {
-            a.finalizers.push(name);
-        }
+        a.finalizers = with_finalizer(&a.finalizers, crate::member::UNINSTALL_FINALIZER, present);
         if a.deleting && a.finalizers.is_empty() {
             g.addons.remove(id);
         }

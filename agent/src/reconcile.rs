@@ -310,10 +310,7 @@ fn unmet_requirement(a: &MemberAddon, all: &[MemberAddon]) -> Option<String> {
             .any(|o| o.status.ready && o.status.stage == Some(Stage::Deployed))
         {
             let o = candidates[0];
-            let stage = o
-                .status
-                .stage
-                .map_or("none".to_string(), |s| format!("{s:?}").to_lowercase());
+            let stage = o.status.stage.map_or("none", Stage::as_str);
             return Some(format!(
                 "waiting for {}: not ready (stage {stage})",
                 o.id.name

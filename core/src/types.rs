@@ -454,6 +454,29 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
     ]
 }
 
+impl Stage {
+    /// The stage as kubectl shows it (`deployed`), the same as its wire form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Deploying => "deploying",
+            Self::Deployed => "deployed",
+            Self::Failed => "failed",
+            Self::Deleting => "deleting",
+        }
+    }
+}
+
+/// `finalizers` with `name` present or absent (once, at the end when added), as every
+/// finalizer write of the manager and the agent needs it.
+pub fn with_finalizer(finalizers: &[String], name: &str, present: bool) -> Vec<String> {
+    let mut out: Vec<String> = finalizers.iter().filter(|f| *f != name).cloned().collect();
+    if present {
+        out.push(name.to_owned());
+    }
+    out
+}
+
 /// Name of the admission policy that keeps `cluster-type` immutable.
 pub const CLUSTER_TYPE_POLICY: &str = "flotilla-cluster-type-immutable";
 
@@ -501,6 +524,26 @@ spec:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stages_print_as_on_the_wire_and_finalizers_edit_once() {
+        for s in [
+            Stage::Pending,
+            Stage::Deploying,
+            Stage::Deployed,
+            Stage::Failed,
+            Stage::Deleting,
+        ] {
+            assert_eq!(
+                serde_json::to_value(s).ok(),
+                Some(serde_json::json!(s.as_str()))
+            );
+        }
+        let f = vec!["a".to_string(), "x".to_string()];
+        assert_eq!(with_finalizer(&f, "x", true), ["a", "x"]);
+        assert_eq!(with_finalizer(&f, "b", true), ["a", "x", "b"]);
+        assert_eq!(with_finalizer(&f, "x", false), ["a"]);
+    }
 
     #[test]
     fn crds_have_the_articles_names_and_columns() {

@@ -15,7 +15,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use flotilla_core::catalog::{AddonId, AddonKind, CatalogObject};
 use flotilla_core::labels::check_cluster_type_change;
-use flotilla_core::types::{FederatedStatus, KubeFedCluster, KubeFedClusterStatus};
+use flotilla_core::types::{FederatedStatus, KubeFedCluster, KubeFedClusterStatus, with_finalizer};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use tokio::sync::mpsc;
 
@@ -256,17 +256,35 @@ impl MemoryHost {
 
     /// Requests deletion (`kubectl delete`): the object stays while finalizers remain.
     pub fn delete_cluster(&self, namespace: &str, name: &str, now: Time) -> Result<(), HostError> {
+        self.write_cluster(namespace, name, false, |c| {
+            c.metadata.deletion_timestamp.get_or_insert(now);
+            Ok(())
+        })
+    }
+
+    /// The one way a cluster changes after creation: `edit` changes it (or refuses), then it
+    /// gets a new resourceVersion and watchers hear of it; an object being deleted whose
+    /// finalizers are all gone is removed instead.
+    fn write_cluster(
+        &self,
+        namespace: &str,
+        name: &str,
+        status_only: bool,
+        edit: impl FnOnce(&mut KubeFedCluster) -> Result<(), HostError>,
+    ) -> Result<(), HostError> {
         let mut guard = self.lock();
         let g = &mut *guard;
         let key = (namespace.to_owned(), name.to_owned());
         let c = g.clusters.get_mut(&key).ok_or(HostError::NotFound)?;
-        if c.metadata.finalizers.as_ref().is_none_or(Vec::is_empty) {
+        edit(c)?;
+        if c.metadata.deletion_timestamp.is_some()
+            && c.metadata.finalizers.as_ref().is_none_or(Vec::is_empty)
+        {
             g.clusters.remove(&key);
         } else {
-            c.metadata.deletion_timestamp.get_or_insert(now);
             c.metadata.resource_version = Some(next_rv(&mut g.revision));
         }
-        self.notify(g, ObjectKey::cluster(namespace, name), false);
+        self.notify(g, ObjectKey::cluster(namespace, name), status_only);
         Ok(())
     }
 
@@ -362,22 +380,16 @@ impl HostStore for MemoryHost {
         labels: BTreeMap<String, String>,
         resource_version: &str,
     ) -> Result<(), HostError> {
-        let mut guard = self.lock();
-        let g = &mut *guard;
-        let c = g
-            .clusters
-            .get_mut(&(namespace.to_owned(), name.to_owned()))
-            .ok_or(HostError::NotFound)?;
-        if c.metadata.resource_version.as_deref() != Some(resource_version) {
-            return Err(HostError::Conflict);
-        }
-        let empty = BTreeMap::new();
-        check_cluster_type_change(name, c.metadata.labels.as_ref().unwrap_or(&empty), &labels)
-            .map_err(|e| HostError::Invalid(e.to_string()))?;
-        c.metadata.labels = Some(labels);
-        c.metadata.resource_version = Some(next_rv(&mut g.revision));
-        self.notify(g, ObjectKey::cluster(namespace, name), false);
-        Ok(())
+        self.write_cluster(namespace, name, false, |c| {
+            if c.metadata.resource_version.as_deref() != Some(resource_version) {
+                return Err(HostError::Conflict);
+            }
+            let empty = BTreeMap::new();
+            check_cluster_type_change(name, c.metadata.labels.as_ref().unwrap_or(&empty), &labels)
+                .map_err(|e| HostError::Invalid(e.to_string()))?;
+            c.metadata.labels = Some(labels);
+            Ok(())
+        })
     }
 
     async fn update_cluster_status(
@@ -386,16 +398,10 @@ impl HostStore for MemoryHost {
         name: &str,
         status: KubeFedClusterStatus,
     ) -> Result<(), HostError> {
-        let mut guard = self.lock();
-        let g = &mut *guard;
-        let c = g
-            .clusters
-            .get_mut(&(namespace.to_owned(), name.to_owned()))
-            .ok_or(HostError::NotFound)?;
-        c.status = Some(status);
-        c.metadata.resource_version = Some(next_rv(&mut g.revision));
-        self.notify(g, ObjectKey::cluster(namespace, name), true);
-        Ok(())
+        self.write_cluster(namespace, name, true, |c| {
+            c.status = Some(status);
+            Ok(())
+        })
     }
 
     async fn set_cluster_finalizer(
@@ -404,22 +410,11 @@ impl HostStore for MemoryHost {
         name: &str,
         present: bool,
     ) -> Result<(), HostError> {
-        let mut guard = self.lock();
-        let g = &mut *guard;
-        let key = (namespace.to_owned(), name.to_owned());
-        let c = g.clusters.get_mut(&key).ok_or(HostError::NotFound)?;
-        let f = c.metadata.finalizers.get_or_insert_with(Vec::new);
-        f.retain(|x| x != DETACH_FINALIZER);
-        if present {
-            f.push(DETACH_FINALIZER.into());
-        }
-        if c.metadata.deletion_timestamp.is_some() && f.is_empty() {
-            g.clusters.remove(&key);
-        } else {
-            c.metadata.resource_version = Some(next_rv(&mut g.revision));
-        }
-        self.notify(g, ObjectKey::cluster(namespace, name), false);
-        Ok(())
+        self.write_cluster(namespace, name, false, |c| {
+            let current = c.metadata.finalizers.as_deref().unwrap_or_default();
+            c.metadata.finalizers = Some(with_finalizer(current, DETACH_FINALIZER, present));
+            Ok(())
+        })
     }
 
     async fn list_addons(&self) -> Result<Vec<CatalogObject>, HostError> {

@@ -14,7 +14,7 @@ use flotilla_agent::kube_member::KubeMember;
 use flotilla_core::catalog::{AddonId, AddonKind, CatalogObject};
 use flotilla_core::types::{
     FederatedAddon, FederatedClusterAddon, FederatedStatus, KubeFedCluster, KubeFedClusterStatus,
-    TlsValidation,
+    TlsValidation, with_finalizer,
 };
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::ObjectReference;
@@ -183,11 +183,8 @@ impl HostStore for KubeHost {
     ) -> Result<(), HostError> {
         let api = self.clusters(namespace);
         let c = api.get(name).await.map_err(host_error)?;
-        let mut f = c.metadata.finalizers.clone().unwrap_or_default();
-        f.retain(|x| x != crate::host::DETACH_FINALIZER);
-        if present {
-            f.push(crate::host::DETACH_FINALIZER.into());
-        }
+        let current = c.metadata.finalizers.as_deref().unwrap_or_default();
+        let f = with_finalizer(current, crate::host::DETACH_FINALIZER, present);
         let patch = Patch::Merge(
             json!({"metadata": {"finalizers": f, "resourceVersion": c.metadata.resource_version}}),
         );

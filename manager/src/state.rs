@@ -8,7 +8,7 @@
 //! No I/O: the runtime ([`crate::manager`]) asks this state what to do and reports back.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use flotilla_core::catalog::{AddonId, CatalogAddon, CatalogObject};
 use flotilla_core::explain::summarize;
@@ -56,7 +56,7 @@ struct AddonEntry {
     shared: Option<DesiredAddon>,
     position: Option<usize>,
     /// The selection summary, and the label epoch it was computed at.
-    summary: Mutex<Option<(u64, String)>>,
+    summary: Option<(u64, String)>,
 }
 
 /// What the manager knows of one attached cluster.
@@ -154,7 +154,7 @@ impl Fed {
             compiled: compiled.clone(),
             shared,
             position,
-            summary: Mutex::new(None),
+            summary: None,
         };
         self.addons.insert(id.clone(), entry);
         self.dirty.insert(id.clone());
@@ -394,7 +394,8 @@ impl Fed {
     }
 
     /// The status a Federated* object should carry now.
-    pub fn addon_status(&self, id: &AddonId) -> Option<FederatedStatus> {
+    pub fn addon_status(&mut self, id: &AddonId) -> Option<FederatedStatus> {
+        let epoch = self.labels_epoch;
         let e = self.addons.get(id)?;
         let a = match &e.compiled {
             Ok(a) => a,
@@ -412,7 +413,7 @@ impl Fed {
                 });
             }
         };
-        let at = e.position?;
+        let (at, generation) = (e.position?, e.generation);
         let mut entries = Vec::new();
         let (mut selected, mut ready, mut problems) = (0usize, 0usize, 0usize);
         for (name, c) in &self.clusters {
@@ -443,26 +444,27 @@ impl Fed {
             entries.retain(|e| !e.ready || e.status.is_some());
             entries.truncate(STATUS_CLUSTER_LIMIT);
         }
-        let summary = {
-            let mut cached = e
-                .summary
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            match cached.as_ref() {
-                Some((epoch, s)) if *epoch == self.labels_epoch => s.clone(),
-                _ => {
-                    let s = summarize(
-                        a,
-                        self.clusters.iter().map(|(n, c)| (n.as_str(), &c.labels)),
-                    );
-                    *cached = Some((self.labels_epoch, s.clone()));
-                    s
+        let cached = e
+            .summary
+            .as_ref()
+            .filter(|(at, _)| *at == epoch)
+            .map(|(_, s)| s.clone());
+        let summary = match cached {
+            Some(s) => s,
+            None => {
+                let s = summarize(
+                    a,
+                    self.clusters.iter().map(|(n, c)| (n.as_str(), &c.labels)),
+                );
+                if let Some(e) = self.addons.get_mut(id) {
+                    e.summary = Some((epoch, s.clone()));
                 }
+                s
             }
         };
         let ok = problems == 0;
         Some(FederatedStatus {
-            observed_generation: Some(e.generation),
+            observed_generation: Some(generation),
             conditions: vec![PropagationCondition {
                 type_: "Propagation".into(),
                 status: if ok {

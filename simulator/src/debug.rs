@@ -7,6 +7,7 @@ use std::path::Path;
 use flotilla_core::catalog::{Catalog, CatalogAddon, CatalogObject};
 use flotilla_core::explain::ClusterView;
 use flotilla_core::fleet::ResolvedCluster;
+use flotilla_core::types::Stage;
 
 use crate::input::InputError;
 use crate::state::State;
@@ -183,9 +184,7 @@ impl StateView {
                 row.extend([
                     format!("{resource}.kubeaddons.mesosphere.io/{}", a.name),
                     a.ready.to_string(),
-                    a.stage
-                        .map(|s| format!("{s:?}").to_lowercase())
-                        .unwrap_or_default(),
+                    a.stage.map(Stage::as_str).unwrap_or_default().to_owned(),
                     a.revision.clone().unwrap_or_default(),
                 ]);
                 rows.push(row);
@@ -380,10 +379,7 @@ impl StateView {
             if !s.clusters.is_empty() {
                 let _ = writeln!(out, "  Clusters:");
                 for c in &s.clusters {
-                    let stage = c
-                        .stage
-                        .map(|x| format!("{x:?}").to_lowercase())
-                        .unwrap_or_default();
+                    let stage = c.stage.map(Stage::as_str).unwrap_or_default();
                     let _ = writeln!(
                         out,
                         "    {}  ready={} stage={stage} revision={}{}",

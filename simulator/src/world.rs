@@ -330,9 +330,7 @@ impl World {
                         "{}: {} is {} (ready {})",
                         view.name,
                         a.id,
-                        m.status
-                            .stage
-                            .map_or("new".to_string(), |s| format!("{s:?}").to_lowercase()),
+                        m.status.stage.map_or("new", Stage::as_str),
                         m.status.ready
                     ));
                 }
