@@ -1,27 +1,12 @@
 //! The `flotilla-sim` binary, driven as a user would, on the article's examples.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use common::{ok, sim};
 
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples")
-}
-
-fn sim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_flotilla-sim"))
-        .args(args)
-        .output()
-        .expect("flotilla-sim runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = sim(args);
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
 }
 
 fn failing(args: &[&str]) -> String {

@@ -2,25 +2,9 @@
 //! debugging a simulated fleet from its saved state.
 
 use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn sim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_flotilla-sim"))
-        .args(args)
-        .output()
-        .expect("flotilla-sim runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = sim(args);
-    assert!(
-        out.status.success(),
-        "{args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
-}
+use common::{ok, sim};
 
 fn path(p: &Path) -> String {
     p.display().to_string()
