@@ -97,3 +97,70 @@ fn opt_in_and_federation_disabled() {
         );
     }
 }
+
+#[test]
+fn minors_shift_only_kubernetes_versions() {
+    use flotilla_tests::shift_minors;
+    assert_eq!(
+        shift_minors("v1.20 v1.21.14-gke.700 apiVersion: v1 v1.x 0.10.1-5", 15),
+        "v1.35 v1.36.14-gke.700 apiVersion: v1 v1.x 0.10.1-5"
+    );
+}
+
+/// The catalog the real-mode tests use is the article's, moved to today's versions, and it
+/// places exactly the same addons on the same (equally moved) fleet.
+#[test]
+fn todays_catalog_is_the_articles_shifted() {
+    use flotilla_tests::{TODAY_SHIFT, examples, shift_minors, today_catalog_text};
+    let path = examples().join("catalog-v1.36.yaml");
+    let want = today_catalog_text();
+    if std::env::var_os("FLOTILLA_BLESS").is_some() {
+        std::fs::write(&path, &want).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let got = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        got == want,
+        "{} is stale: regenerate with FLOTILLA_BLESS=1 cargo test -p flotilla-tests --test article",
+        path.display()
+    );
+
+    let (objects, errors) = flotilla_core::yaml::parse_catalog(&got, "catalog-v1.36.yaml");
+    assert!(errors.is_empty(), "{errors:?}");
+    let today = flotilla_core::catalog::Catalog::new(
+        objects
+            .iter()
+            .map(|o| {
+                flotilla_core::catalog::CatalogAddon::compile(&o.value)
+                    .unwrap_or_else(|e| panic!("{e}"))
+            })
+            .collect(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let then = article_catalog();
+    let fleet = article_fleet();
+    let mut moved = fleet.clone();
+    for c in &mut moved.clusters {
+        c.kubernetes_version = shift_minors(&c.kubernetes_version, TODAY_SHIFT);
+    }
+    let (a, b) = (
+        fleet.resolve(&then).unwrap_or_else(|e| panic!("{e}")),
+        moved.resolve(&today).unwrap_or_else(|e| panic!("{e}")),
+    );
+    let (ia, ib) = (PlacementIndex::new(&then), PlacementIndex::new(&today));
+    let mut placed_pairs = 0;
+    for (ca, cb) in a.iter().zip(&b) {
+        let (ra, rb) = (ia.row_of(&ca.view.labels), ib.row_of(&cb.view.labels));
+        for i in 0..then.addons().len() {
+            let p = ia.is_placed(&ra, &ca.view.name, i);
+            assert_eq!(
+                p,
+                ib.is_placed(&rb, &cb.view.name, i),
+                "{} {}",
+                ca.view.name,
+                then.addons()[i].id
+            );
+            placed_pairs += usize::from(p);
+        }
+    }
+    assert!(placed_pairs > 10, "the fleet places addons at all");
+}

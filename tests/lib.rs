@@ -71,3 +71,36 @@ pub async fn converge(w: &World, within: Duration) -> Summary {
         }
     }
 }
+
+/// How many Kubernetes minors separate the article (v1.20, v1.21) from the API servers the
+/// real-mode tests run (v1.35 emulated, v1.36).
+pub const TODAY_SHIFT: u32 = 15;
+
+/// `text` with every Kubernetes minor version `v1.N` moved up `by` (`v1.20` → `v1.35`), so
+/// the article's catalog means the same thing on today's API servers.
+pub fn shift_minors(text: &str, by: u32) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("v1.") {
+        out.push_str(&rest[..i + 3]);
+        rest = &rest[i + 3..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        match rest[..digits].parse::<u32>() {
+            Ok(minor) if digits > 0 => out.push_str(&(minor + by).to_string()),
+            _ => out.push_str(&rest[..digits]),
+        }
+        rest = &rest[digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// What `docs/examples/catalog-v1.36.yaml` must hold: the article's catalog, shifted.
+pub fn today_catalog_text() -> String {
+    let text = std::fs::read_to_string(examples().join("catalog.yaml"))
+        .unwrap_or_else(|e| panic!("catalog: {e}"));
+    format!(
+        "# GENERATED from catalog.yaml with every Kubernetes minor moved up {TODAY_SHIFT} (v1.20 -> v1.35,\n# v1.21 -> v1.36), so that the article's rules hold on today's API servers: the real-mode\n# tests and docs/debugging.md use it. Regenerate: FLOTILLA_BLESS=1 cargo test -p flotilla-tests --test article\n{}",
+        shift_minors(&text, TODAY_SHIFT)
+    )
+}

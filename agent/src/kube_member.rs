@@ -103,28 +103,7 @@ impl KubeMember {
         &self,
         manifest: &Value,
     ) -> Result<(Api<DynamicObject>, String), MemberError> {
-        let s = |p: &str| {
-            manifest
-                .pointer(p)
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned()
-        };
-        let (api_version, kind, name) = (s("/apiVersion"), s("/kind"), s("/metadata/name"));
-        let (group, version) = match api_version.split_once('/') {
-            Some((g, v)) => (g.to_owned(), v.to_owned()),
-            None => (String::new(), api_version.clone()),
-        };
-        let gvk = GroupVersionKind::gvk(&group, &version, &kind);
-        let (ar, caps) = pinned_kind(&self.client, &gvk).await.map_err(api_error)?;
-        let api = match (caps.scope, s("/metadata/namespace")) {
-            (Scope::Cluster, _) => Api::all_with(self.client.clone(), &ar),
-            (Scope::Namespaced, ns) if !ns.is_empty() => {
-                Api::namespaced_with(self.client.clone(), &ns, &ar)
-            }
-            (Scope::Namespaced, _) => Api::default_namespaced_with(self.client.clone(), &ar),
-        };
-        Ok((api, name))
+        dynamic_api(&self.client, manifest).await.map_err(api_error)
     }
 
     async fn spec_of(&self, id: &AddonId) -> Result<AddonSpec, MemberError> {
@@ -140,6 +119,118 @@ impl KubeMember {
                 .spec
                 .0),
         }
+    }
+}
+
+/// A client from a kubeconfig file (and context), or else the usual way: `$KUBECONFIG`,
+/// `~/.kube/config`, or the pod's service account when running in a cluster.
+pub async fn connect(
+    kubeconfig: Option<&std::path::Path>,
+    context: Option<&str>,
+) -> Result<Client, ConnectError> {
+    let options = kube::config::KubeConfigOptions {
+        context: context.map(str::to_owned),
+        ..Default::default()
+    };
+    let config = match kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| ConnectError {
+                from: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+            kube::Config::from_custom_kubeconfig(kc, &options)
+                .await
+                .map_err(|e| ConnectError {
+                    from: path.display().to_string(),
+                    message: e.to_string(),
+                })?
+        }
+        None if context.is_some() => {
+            kube::Config::from_kubeconfig(&options)
+                .await
+                .map_err(|e| ConnectError {
+                    from: "the default kubeconfig".into(),
+                    message: e.to_string(),
+                })?
+        }
+        None => kube::Config::infer().await.map_err(|e| ConnectError {
+            from: "$KUBECONFIG, ~/.kube/config or the in-cluster service account".into(),
+            message: e.to_string(),
+        })?,
+    };
+    Client::try_from(config).map_err(|e| ConnectError {
+        from: "the client configuration".into(),
+        message: e.to_string(),
+    })
+}
+
+/// A kubeconfig that does not give a working client.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot connect using {from}: {message}")]
+pub struct ConnectError {
+    /// Where the configuration came from.
+    pub from: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// An API for whatever kind `manifest` is (found by discovery), and the object's name.
+pub async fn dynamic_api(
+    client: &Client,
+    manifest: &Value,
+) -> Result<(Api<DynamicObject>, String), kube::Error> {
+    let s = |p: &str| {
+        manifest
+            .pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    let (api_version, kind, name) = (s("/apiVersion"), s("/kind"), s("/metadata/name"));
+    let (group, version) = match api_version.split_once('/') {
+        Some((g, v)) => (g.to_owned(), v.to_owned()),
+        None => (String::new(), api_version.clone()),
+    };
+    let gvk = GroupVersionKind::gvk(&group, &version, &kind);
+    let (ar, caps) = pinned_kind(client, &gvk).await?;
+    let api = match (caps.scope, s("/metadata/namespace")) {
+        (Scope::Cluster, _) => Api::all_with(client.clone(), &ar),
+        (Scope::Namespaced, ns) if !ns.is_empty() => Api::namespaced_with(client.clone(), &ns, &ar),
+        (Scope::Namespaced, _) => Api::default_namespaced_with(client.clone(), &ar),
+    };
+    Ok((api, name))
+}
+
+/// Server-side applies one object of any kind, as `field_manager`.
+pub async fn apply_object(
+    client: &Client,
+    field_manager: &str,
+    manifest: &Value,
+) -> Result<(), kube::Error> {
+    let (api, name) = dynamic_api(client, manifest).await?;
+    let pp = PatchParams::apply(field_manager).force();
+    api.patch(&name, &pp, &Patch::Apply(manifest))
+        .await
+        .map(|_| ())
+}
+
+/// The Kubernetes version a cluster serves, from its `/version` answer.
+///
+/// A control plane upgraded with compatibility versions (KEP-4330, `--emulated-version`)
+/// serves the APIs and features of the version it emulates until the upgrade is finished,
+/// so that is the version addons must be placed for: `v1.35.0+emulated.by.v1.36.3`. Without
+/// emulation it is the `gitVersion` as reported.
+fn served_version(info: &Value) -> String {
+    let field = |k: &str| info.get(k).and_then(Value::as_str).unwrap_or("");
+    let git = field("gitVersion");
+    let (major, minor) = (field("emulationMajor"), field("emulationMinor"));
+    let emulating = !major.is_empty()
+        && !minor.is_empty()
+        && (major, minor) != (field("major"), field("minor").trim_end_matches('+'));
+    if emulating {
+        format!("v{major}.{minor}.0+emulated.by.{git}")
+    } else {
+        git.to_owned()
     }
 }
 
@@ -177,12 +268,11 @@ impl MemberCluster for KubeMember {
     }
 
     async fn version(&self) -> Result<String, MemberError> {
-        Ok(self
-            .client
-            .apiserver_version()
-            .await
-            .map_err(api_error)?
-            .git_version)
+        let req = http::Request::get("/version")
+            .body(Vec::new())
+            .map_err(|e| MemberError::Unreachable(e.to_string()))?;
+        let info: Value = self.client.request(req).await.map_err(api_error)?;
+        Ok(served_version(&info))
     }
 
     async fn nodes(&self) -> Result<Vec<BTreeMap<String, String>>, MemberError> {
@@ -413,5 +503,26 @@ fn kstatus(kind: &str, obj: &DynamicObject) -> Readiness {
             }
         }
         _ => Readiness::Ready,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flotilla_core::version::KubeVersion;
+
+    #[test]
+    fn an_emulating_control_plane_serves_the_emulated_version() {
+        let plain = json!({"major": "1", "minor": "36", "gitVersion": "v1.36.3",
+            "emulationMajor": "1", "emulationMinor": "36"});
+        assert_eq!(served_version(&plain), "v1.36.3");
+        let old = json!({"major": "1", "minor": "20+", "gitVersion": "v1.20.11-eks-f17b81"});
+        assert_eq!(served_version(&old), "v1.20.11-eks-f17b81");
+        let emulating = json!({"major": "1", "minor": "36", "gitVersion": "v1.36.3",
+            "emulationMajor": "1", "emulationMinor": "35"});
+        let v = served_version(&emulating);
+        assert_eq!(v, "v1.35.0+emulated.by.v1.36.3");
+        let parsed: KubeVersion = v.parse().expect("a valid gitVersion");
+        assert_eq!((parsed.major, parsed.minor), (1, 35));
     }
 }

@@ -336,6 +336,81 @@ pub fn summarize<'a>(
     out
 }
 
+/// A name `explain` was asked about that is not there.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ExplainError {
+    /// No such addon in the catalog.
+    #[error("no addon {name:?} in the catalog; it has: {}", known.join(", "))]
+    UnknownAddon {
+        /// What was asked for.
+        name: String,
+        /// What the catalog holds.
+        known: Vec<String>,
+    },
+    /// No such cluster in the fleet.
+    #[error("no cluster {name:?} in the fleet; it has: {}", known.join(", "))]
+    UnknownCluster {
+        /// What was asked for.
+        name: String,
+        /// What the fleet holds.
+        known: Vec<String>,
+    },
+}
+
+/// Why addons are (not) placed: for one pair, one cluster, one addon, or the whole fleet.
+///
+/// The one text both the simulator and `flotilla-manager explain` print.
+pub fn report(
+    catalog: &Catalog,
+    views: &[ClusterView],
+    cluster: Option<&str>,
+    addon: Option<&str>,
+) -> Result<String, ExplainError> {
+    let addons: Vec<usize> = match addon {
+        Some(a) => vec![catalog.find(a).ok_or_else(|| ExplainError::UnknownAddon {
+            name: a.to_owned(),
+            known: catalog.addons().iter().map(|x| x.id.to_string()).collect(),
+        })?],
+        None => (0..catalog.addons().len()).collect(),
+    };
+    let selected: Vec<&ClusterView> = match cluster {
+        Some(name) => vec![views.iter().find(|v| v.name == name).ok_or_else(|| {
+            ExplainError::UnknownCluster {
+                name: name.to_owned(),
+                known: views.iter().map(|v| v.name.clone()).collect(),
+            }
+        })?],
+        None => views.iter().collect(),
+    };
+    let mut out = String::new();
+    if cluster.is_none() && addon.is_none() {
+        // Fleet overview: one summary line per addon.
+        for &a in &addons {
+            let _ = writeln!(
+                out,
+                "{}: {}",
+                catalog.addons()[a].id,
+                selection_summary(catalog, views, a)
+            );
+        }
+        return Ok(out);
+    }
+    for &a in &addons {
+        if cluster.is_none() {
+            let _ = writeln!(
+                out,
+                "{}: {}",
+                catalog.addons()[a].id,
+                selection_summary(catalog, views, a)
+            );
+        }
+        for v in &selected {
+            let _ = write!(out, "{}", explain_pair(catalog, v, a));
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use flotilla_agent::kube_member::KubeMember;
-use flotilla_core::catalog::{AddonId, AddonKind, CatalogObject};
+use flotilla_core::catalog::{AddonId, AddonKind, Catalog, CatalogAddon, CatalogObject};
+use flotilla_core::explain::ClusterView;
 use flotilla_core::types::{
     FederatedAddon, FederatedClusterAddon, FederatedStatus, KubeFedCluster, KubeFedClusterStatus,
     TlsValidation, with_finalizer,
@@ -50,6 +51,36 @@ impl KubeHost {
     /// A host store over `client`.
     pub fn new(client: Client) -> Self {
         Self { client }
+    }
+
+    /// The catalog and clusters `explain` reasons about, as the host holds them now, and a
+    /// warning for each addon that does not compile (its status says why, too).
+    pub async fn explain_inputs(
+        &self,
+    ) -> Result<(Catalog, Vec<ClusterView>, Vec<String>), HostError> {
+        let mut warnings = Vec::new();
+        let mut addons = Vec::new();
+        for obj in self.list_addons().await? {
+            match CatalogAddon::compile(&obj) {
+                Ok(a) => addons.push(a),
+                Err(e) => warnings.push(format!("{}: {e}", obj.id())),
+            }
+        }
+        let catalog = Catalog::new(addons).map_err(|e| HostError::Invalid(e.to_string()))?;
+        let clusters = Api::<KubeFedCluster>::all(self.client.clone())
+            .list(&ListParams::default())
+            .await
+            .map_err(host_error)?;
+        let views = clusters
+            .items
+            .into_iter()
+            .map(|c| ClusterView {
+                name: c.name_any(),
+                labels: c.metadata.labels.unwrap_or_default(),
+                version: None,
+            })
+            .collect();
+        Ok((catalog, views, warnings))
     }
 
     fn clusters(&self, namespace: &str) -> Api<KubeFedCluster> {

@@ -250,13 +250,16 @@ impl Fed {
         if existed && c.labels == *labels && c.deleting == deleting {
             return false;
         }
-        if c.labels != *labels || !existed {
+        let relabelled = c.labels != *labels || !existed;
+        if relabelled {
             c.labels_generation += 1;
-            self.labels_epoch += 1;
         }
         c.labels = labels.clone();
         c.row = row;
         c.deleting = deleting;
+        if relabelled {
+            self.fleet_changed();
+        }
         self.replace(name) || !existed
     }
 
@@ -290,10 +293,16 @@ impl Fed {
 
     /// Forgets a detached cluster.
     pub fn remove_cluster(&mut self, name: &str) {
-        self.labels_epoch += 1;
-        if let Some(c) = self.clusters.remove(name) {
-            self.dirty.extend(c.pairs.into_keys());
+        if self.clusters.remove(name).is_some() {
+            self.fleet_changed();
         }
+    }
+
+    /// The fleet's clusters or labels changed: every addon's selection summary may read
+    /// differently now ("2/3 clusters selected"), placed on the cluster or not.
+    fn fleet_changed(&mut self) {
+        self.labels_epoch += 1;
+        self.dirty.extend(self.addons.keys().cloned());
     }
 
     /// Records a probe verdict at `now`; returns whether it changed.
@@ -576,5 +585,26 @@ mod tests {
             .expect("status");
         assert_eq!(g.selection.as_deref(), Some("1/1 clusters selected"));
         assert_eq!(g.clusters[0].status.as_deref(), Some("Pending"));
+    }
+
+    /// Found on real clusters: a detached cluster on which an addon was no longer placed
+    /// left "3/3 clusters selected" on its status.
+    #[test]
+    fn a_cluster_leaving_rewrites_every_selection_summary() {
+        let mut f = Fed::default();
+        f.upsert_cluster("a", "kommander", &labels(&[("env", "prod")]), false);
+        f.upsert_cluster("b", "kommander", &labels(&[("env", "dev")]), false);
+        let prod = obj(
+            "prod",
+            serde_json::json!({"matchLabels": {"env": "prod"}}),
+            1,
+        );
+        f.upsert_addon(&prod);
+        let _ = f.take_dirty();
+        let _ = f.addon_status(&prod.id());
+        f.remove_cluster("b");
+        assert_eq!(f.take_dirty(), [prod.id()], "prod was never on b");
+        let s = f.addon_status(&prod.id()).expect("status");
+        assert_eq!(s.selection.as_deref(), Some("1/1 clusters selected"));
     }
 }

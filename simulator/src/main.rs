@@ -110,9 +110,6 @@ enum Command {
     },
     /// Print every CRD Flotilla serves, as YAML (pipe into `kubectl apply -f -`).
     Crds,
-    /// Print what a host cluster needs: the CRDs and the admission policy that keeps
-    /// `cluster-type` immutable (pipe into `kubectl apply -f -`).
-    Install,
 }
 
 #[derive(clap::Args, Default)]
@@ -474,14 +471,6 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             )?;
         }
         Command::Crds => write_crds(&mut stdout)?,
-        Command::Install => {
-            write_crds(&mut stdout)?;
-            write!(
-                stdout,
-                "---\n{}",
-                flotilla_core::types::admission_policy_yaml()
-            )?;
-        }
     }
     Ok(true)
 }

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use flotilla_core::catalog::Catalog;
-use flotilla_core::explain::{ClusterView, explain_pair, selection_summary};
+use flotilla_core::explain::{ClusterView, explain_pair};
 use flotilla_core::fleet::ResolvedCluster;
 use flotilla_core::labels::{CLUSTER_TYPE, KUBERNETES_VERSION};
 use flotilla_core::placement::PlacementIndex;
@@ -128,51 +128,5 @@ pub fn explain(
     addon: Option<&str>,
 ) -> Result<String, String> {
     let views: Vec<ClusterView> = clusters.iter().map(|c| c.view.clone()).collect();
-    let addons: Vec<usize> = match addon {
-        Some(a) => vec![catalog.find(a).ok_or_else(|| {
-            let known: Vec<String> = catalog.addons().iter().map(|x| x.id.to_string()).collect();
-            format!(
-                "no addon {a:?} in the catalog; it has: {}",
-                known.join(", ")
-            )
-        })?],
-        None => (0..catalog.addons().len()).collect(),
-    };
-    let selected: Vec<&ClusterView> = match cluster {
-        Some(name) => vec![views.iter().find(|v| v.name == name).ok_or_else(|| {
-            let known: Vec<&str> = views.iter().map(|v| v.name.as_str()).collect();
-            format!(
-                "no cluster {name:?} in the fleet; it has: {}",
-                known.join(", ")
-            )
-        })?],
-        None => views.iter().collect(),
-    };
-    let mut out = String::new();
-    if cluster.is_none() && addon.is_none() {
-        // Fleet overview: one summary line per addon.
-        for &a in &addons {
-            let _ = writeln!(
-                out,
-                "{}: {}",
-                catalog.addons()[a].id,
-                selection_summary(catalog, &views, a)
-            );
-        }
-        return Ok(out);
-    }
-    for &a in &addons {
-        if cluster.is_none() {
-            let _ = writeln!(
-                out,
-                "{}: {}",
-                catalog.addons()[a].id,
-                selection_summary(catalog, &views, a)
-            );
-        }
-        for v in &selected {
-            let _ = write!(out, "{}", explain_pair(catalog, v, a));
-        }
-    }
-    Ok(out)
+    flotilla_core::explain::report(catalog, &views, cluster, addon).map_err(|e| e.to_string())
 }

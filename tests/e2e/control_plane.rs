@@ -2,6 +2,8 @@
 //! module proxy by `build-control-plane.sh` (cached under `~/.cache/flotilla/`), started on
 //! free loopback ports with generated keys, and stopped when dropped, also on failure.
 
+#![allow(dead_code, reason = "shared by two test binaries, each using a part")]
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -43,13 +45,21 @@ pub struct ControlPlane {
     pub token: String,
     /// The API server's serving certificate (PEM), which is its own CA.
     pub ca: PathBuf,
+    bin: PathBuf,
+    etcd_port: u16,
+    api_port: u16,
     etcd: Child,
-    apiserver: Child,
+    apiserver: Option<Child>,
 }
 
 impl ControlPlane {
     /// Starts a control plane and waits until `/readyz` says ok.
     pub fn start(bin: &Path) -> Self {
+        Self::start_with(bin, &[])
+    }
+
+    /// Starts a control plane whose API server gets `extra` flags.
+    pub fn start_with(bin: &Path, extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let d = dir.path();
         let (etcd_port, peer_port, api_port) = (free_port(), free_port(), free_port());
@@ -92,11 +102,60 @@ impl ControlPlane {
             .stderr(log("etcd.err"))
             .spawn()
             .expect("start etcd");
-        let apiserver = Command::new(bin.join("kube-apiserver"))
-            .arg(format!("--etcd-servers=http://127.0.0.1:{etcd_port}"))
+        // The API server writes its self-signed serving certificate into --cert-dir; trust
+        // exactly that (TLS verified, no skipping).
+        let kubeconfig = d.join("kubeconfig");
+        let mut cp = Self {
+            server: format!("https://127.0.0.1:{api_port}"),
+            token: token.to_owned(),
+            ca: dir.path().join("certs/apiserver.crt"),
+            kubectl: bin.join("kubectl"),
+            kubeconfig,
+            bin: bin.to_owned(),
+            etcd_port,
+            api_port,
+            etcd,
+            apiserver: None,
+            dir,
+        };
+        cp.spawn_apiserver(extra);
+        let cert = cp.dir.path().join("certs/apiserver.crt");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !cert.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "kube-apiserver wrote no serving certificate:\n{}",
+                cp.logs()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let config = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: e2e\n  cluster:\n    server: https://127.0.0.1:{api_port}\n    certificate-authority: {}\nusers:\n- name: admin\n  user:\n    token: {token}\ncontexts:\n- name: e2e\n  context: {{cluster: e2e, user: admin}}\ncurrent-context: e2e\n",
+            cert.display()
+        );
+        std::fs::write(&cp.kubeconfig, config).expect("kubeconfig");
+        cp.wait_ready();
+        cp
+    }
+
+    fn spawn_apiserver(&mut self, extra: &[&str]) {
+        let d = self.dir.path();
+        let log = |name: &str| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(d.join(name))
+                .expect("log file")
+        };
+        let sa_key = d.join("sa.key");
+        let apiserver = Command::new(self.bin.join("kube-apiserver"))
+            .arg(format!(
+                "--etcd-servers=http://127.0.0.1:{}",
+                self.etcd_port
+            ))
             .arg("--cert-dir")
             .arg(d.join("certs"))
-            .arg(format!("--secure-port={api_port}"))
+            .arg(format!("--secure-port={}", self.api_port))
             .args(["--bind-address=127.0.0.1", "--advertise-address=127.0.0.1"])
             .args([
                 "--service-cluster-ip-range=10.0.0.0/24",
@@ -113,52 +172,61 @@ impl ControlPlane {
                 "--service-account-signing-key-file={}",
                 sa_key.display()
             ))
+            .args(extra)
             .stdout(log("apiserver.log"))
             .stderr(log("apiserver.err"))
             .spawn()
             .expect("start kube-apiserver");
+        self.apiserver = Some(apiserver);
+    }
 
-        // The API server writes its self-signed serving certificate into --cert-dir; trust
-        // exactly that (TLS verified, no skipping).
-        let kubeconfig = d.join("kubeconfig");
-        let cp = Self {
-            server: format!("https://127.0.0.1:{api_port}"),
-            token: token.to_owned(),
-            ca: dir.path().join("certs/apiserver.crt"),
-            kubectl: bin.join("kubectl"),
-            kubeconfig,
-            etcd,
-            apiserver,
-            dir,
-        };
-        let cert = cp.dir.path().join("certs/apiserver.crt");
+    fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(120);
-        while !cert.exists() {
-            assert!(
-                Instant::now() < deadline,
-                "kube-apiserver wrote no serving certificate:\n{}",
-                cp.logs()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        let config = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: e2e\n  cluster:\n    server: https://127.0.0.1:{api_port}\n    certificate-authority: {}\nusers:\n- name: admin\n  user:\n    token: {token}\ncontexts:\n- name: e2e\n  context: {{cluster: e2e, user: admin}}\ncurrent-context: e2e\n",
-            cert.display()
-        );
-        std::fs::write(&cp.kubeconfig, config).expect("kubeconfig");
         loop {
-            let out = cp.kubectl_output(&["get", "--raw", "/readyz"]);
+            let out = self.kubectl_output(&["get", "--raw", "/readyz"]);
             if out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok" {
-                break;
+                return;
             }
             assert!(
                 Instant::now() < deadline,
                 "kube-apiserver never became ready:\n{}",
-                cp.logs()
+                self.logs()
             );
             std::thread::sleep(Duration::from_millis(500));
         }
-        cp
+    }
+
+    /// Stops the API server (etcd keeps the data), as an outage of the member would.
+    pub fn stop_apiserver(&mut self) {
+        if let Some(mut a) = self.apiserver.take() {
+            let _ = a.kill();
+            let _ = a.wait();
+        }
+    }
+
+    /// Starts the API server again on the same port and data, with `extra` flags.
+    pub fn restart_apiserver(&mut self, extra: &[&str]) {
+        self.stop_apiserver();
+        self.spawn_apiserver(extra);
+        self.wait_ready();
+    }
+
+    /// A kubeconfig that authenticates as ServiceAccount `namespace/name` (a token from the
+    /// TokenRequest API), to run a controller with exactly the RBAC it installs.
+    pub fn service_account_kubeconfig(&self, namespace: &str, name: &str) -> PathBuf {
+        let token = self.kubectl(&["create", "token", name, "-n", namespace, "--duration=24h"]);
+        let path = self
+            .dir
+            .path()
+            .join(format!("kubeconfig-{namespace}-{name}"));
+        let config = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: e2e\n  cluster:\n    server: {}\n    certificate-authority: {}\nusers:\n- name: {name}\n  user:\n    token: {}\ncontexts:\n- name: e2e\n  context: {{cluster: e2e, user: {name}}}\ncurrent-context: e2e\n",
+            self.server,
+            self.ca.display(),
+            token.trim()
+        );
+        std::fs::write(&path, config).expect("kubeconfig");
+        path
     }
 
     /// The tails of the server logs, for failure messages.
@@ -220,8 +288,7 @@ impl ControlPlane {
 
 impl Drop for ControlPlane {
     fn drop(&mut self) {
-        let _ = self.apiserver.kill();
-        let _ = self.apiserver.wait();
+        self.stop_apiserver();
         let _ = self.etcd.kill();
         let _ = self.etcd.wait();
     }
