@@ -139,13 +139,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             probe_period,
             detach_timeout,
         } => {
-            let config = ManagerConfig {
-                probe_period,
-                detach_timeout,
-                seed: rand::random(),
-                ..ManagerConfig::default()
-            };
             let work = || async {
+                // Built once leading: condition timestamps count from here.
+                let config = ManagerConfig {
+                    probe_period,
+                    detach_timeout,
+                    seed: rand::random(),
+                    ..ManagerConfig::default()
+                };
                 let mut manager = start(
                     Arc::new(KubeHost::new(host.clone())),
                     Arc::new(KubeConnector::new(host.clone())),

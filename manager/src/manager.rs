@@ -62,7 +62,9 @@ pub struct ManagerConfig {
     pub policy: LabelPolicy,
     /// Seeds retry jitter.
     pub seed: u64,
-    /// Wall-clock time at start, for condition timestamps (virtual time adds to it).
+    /// Wall-clock time when [`start`] is called, for condition timestamps: time elapsed on
+    /// the runtime's clock (virtual or not) is added to it. The default is "now", so build
+    /// the config right before starting.
     pub epoch: Timestamp,
 }
 

@@ -46,10 +46,25 @@ pub struct ControlPlane {
     /// The API server's serving certificate (PEM), which is its own CA.
     pub ca: PathBuf,
     bin: PathBuf,
-    etcd_port: u16,
-    api_port: u16,
-    etcd: Child,
-    apiserver: Option<Child>,
+    backend: Backend,
+}
+
+/// Where the API server runs.
+enum Backend {
+    /// etcd and kube-apiserver as child processes (the default; what CI uses).
+    Local {
+        etcd_port: u16,
+        api_port: u16,
+        etcd: Child,
+        apiserver: Option<Child>,
+    },
+    /// A kind cluster (`FLOTILLA_E2E_PROVIDER=kind`, see `kind.sh`).
+    Kind { name: String },
+}
+
+/// Which provider the tests get their clusters from.
+pub fn kind_provider() -> bool {
+    std::env::var("FLOTILLA_E2E_PROVIDER").as_deref() == Ok("kind")
 }
 
 impl ControlPlane {
@@ -60,6 +75,9 @@ impl ControlPlane {
 
     /// Starts a control plane whose API server gets `extra` flags.
     pub fn start_with(bin: &Path, extra: &[&str]) -> Self {
+        if kind_provider() {
+            return Self::start_kind(bin, extra);
+        }
         let dir = tempfile::tempdir().expect("tempdir");
         let d = dir.path();
         let (etcd_port, peer_port, api_port) = (free_port(), free_port(), free_port());
@@ -112,10 +130,12 @@ impl ControlPlane {
             kubectl: bin.join("kubectl"),
             kubeconfig,
             bin: bin.to_owned(),
-            etcd_port,
-            api_port,
-            etcd,
-            apiserver: None,
+            backend: Backend::Local {
+                etcd_port,
+                api_port,
+                etcd,
+                apiserver: None,
+            },
             dir,
         };
         cp.spawn_apiserver(extra);
@@ -139,6 +159,15 @@ impl ControlPlane {
     }
 
     fn spawn_apiserver(&mut self, extra: &[&str]) {
+        let Backend::Local {
+            etcd_port,
+            api_port,
+            apiserver: slot,
+            ..
+        } = &mut self.backend
+        else {
+            return;
+        };
         let d = self.dir.path();
         let log = |name: &str| {
             std::fs::OpenOptions::new()
@@ -149,13 +178,10 @@ impl ControlPlane {
         };
         let sa_key = d.join("sa.key");
         let apiserver = Command::new(self.bin.join("kube-apiserver"))
-            .arg(format!(
-                "--etcd-servers=http://127.0.0.1:{}",
-                self.etcd_port
-            ))
+            .arg(format!("--etcd-servers=http://127.0.0.1:{etcd_port}"))
             .arg("--cert-dir")
             .arg(d.join("certs"))
-            .arg(format!("--secure-port={}", self.api_port))
+            .arg(format!("--secure-port={api_port}"))
             .args(["--bind-address=127.0.0.1", "--advertise-address=127.0.0.1"])
             .args([
                 "--service-cluster-ip-range=10.0.0.0/24",
@@ -177,7 +203,7 @@ impl ControlPlane {
             .stderr(log("apiserver.err"))
             .spawn()
             .expect("start kube-apiserver");
-        self.apiserver = Some(apiserver);
+        *slot = Some(apiserver);
     }
 
     fn wait_ready(&self) {
@@ -198,15 +224,33 @@ impl ControlPlane {
 
     /// Stops the API server (etcd keeps the data), as an outage of the member would.
     pub fn stop_apiserver(&mut self) {
-        if let Some(mut a) = self.apiserver.take() {
-            let _ = a.kill();
-            let _ = a.wait();
+        match &mut self.backend {
+            Backend::Local { apiserver, .. } => {
+                if let Some(mut a) = apiserver.take() {
+                    let _ = a.kill();
+                    let _ = a.wait();
+                }
+            }
+            Backend::Kind { name } => docker(&["stop", &format!("{name}-control-plane")]),
         }
     }
 
-    /// Starts the API server again on the same port and data, with `extra` flags.
+    /// Starts the API server again on the same port and data, with `extra` flags (for kind:
+    /// the static pod manifest's `--emulated-version` is replaced by `extra`).
     pub fn restart_apiserver(&mut self, extra: &[&str]) {
         self.stop_apiserver();
+        if let Backend::Kind { name } = &self.backend {
+            let node = format!("{name}-control-plane");
+            docker(&["start", &node]);
+            let manifest = "/etc/kubernetes/manifests/kube-apiserver.yaml";
+            let mut script = format!("sed -i '/--emulated-version/d' {manifest}");
+            for flag in extra {
+                script.push_str(&format!(
+                    " && sed -i 's|^    - kube-apiserver$|    - kube-apiserver\\n    - {flag}|' {manifest}"
+                ));
+            }
+            docker(&["exec", &node, "sh", "-c", &script]);
+        }
         self.spawn_apiserver(extra);
         self.wait_ready();
     }
@@ -231,6 +275,9 @@ impl ControlPlane {
 
     /// The tails of the server logs, for failure messages.
     pub fn logs(&self) -> String {
+        if let Backend::Kind { name } = &self.backend {
+            return format!("(kind cluster {name}: see `docker logs {name}-control-plane`)");
+        }
         let tail = |f: &str| {
             let s = std::fs::read_to_string(self.dir.path().join(f)).unwrap_or_default();
             let lines: Vec<&str> = s.lines().collect();
@@ -288,8 +335,134 @@ impl ControlPlane {
 
 impl Drop for ControlPlane {
     fn drop(&mut self) {
-        self.stop_apiserver();
-        let _ = self.etcd.kill();
-        let _ = self.etcd.wait();
+        match &mut self.backend {
+            Backend::Local {
+                etcd, apiserver, ..
+            } => {
+                for child in apiserver.iter_mut().chain([etcd]) {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+            }
+            Backend::Kind { name } => {
+                let _ = Command::new("kind")
+                    .args(["delete", "cluster", "--name", name])
+                    .output();
+            }
+        }
+    }
+}
+
+/// Runs docker, failing the test on error.
+fn docker(args: &[&str]) {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker runs");
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl ControlPlane {
+    /// A fresh kind cluster standing in for a local control plane: the same admin token
+    /// (a ServiceAccount bound to cluster-admin), its CA, a fixed API port so that a stopped
+    /// and started node keeps its address, and no deployment controller, so that the tests'
+    /// kubelet stand-in is the only writer of Deployment status, as with local control planes.
+    fn start_kind(bin: &Path, extra: &[&str]) -> Self {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "flotilla-e2e-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let api_port = free_port();
+        let args: String = extra
+            .iter()
+            .filter_map(|f| f.strip_prefix("--")?.split_once('='))
+            .map(|(k, v)| format!("\n      - name: {k}\n        value: \"{v}\""))
+            .collect();
+        let api_server = if args.is_empty() {
+            String::new()
+        } else {
+            format!("\n    apiServer:\n      extraArgs:{args}")
+        };
+        let config = format!(
+            "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnetworking:\n  apiServerAddress: 127.0.0.1\n  apiServerPort: {api_port}\nnodes:\n- role: control-plane\n  kubeadmConfigPatches:\n  - |\n    kind: ClusterConfiguration{api_server}\n    controllerManager:\n      extraArgs:\n      - name: controllers\n        value: \"*,-deployment-controller,-replicaset-controller\"\n"
+        );
+        let config_path = dir.path().join("kind.yaml");
+        std::fs::write(&config_path, config).expect("kind config");
+        let kubeconfig = dir.path().join("kubeconfig");
+        let mut create = Command::new("kind");
+        create
+            .args([
+                "create", "cluster", "--name", &name, "--wait", "120s", "--config",
+            ])
+            .arg(&config_path)
+            .arg("--kubeconfig")
+            .arg(&kubeconfig);
+        if let Ok(image) = std::env::var("KIND_NODE_IMAGE") {
+            create.args(["--image", &image]);
+        }
+        let out = create.output().expect("kind runs");
+        assert!(
+            out.status.success(),
+            "kind create cluster: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if let Ok(image) = std::env::var("FLOTILLA_E2E_KIND_LOAD") {
+            let out = Command::new("kind")
+                .args(["load", "docker-image", &image, "--name", &name])
+                .output()
+                .expect("kind runs");
+            assert!(out.status.success(), "kind load docker-image {image}");
+        }
+        let mut cp = Self {
+            server: format!("https://127.0.0.1:{api_port}"),
+            token: String::new(),
+            ca: dir.path().join("ca.crt"),
+            kubectl: bin.join("kubectl"),
+            kubeconfig,
+            bin: bin.to_owned(),
+            backend: Backend::Kind { name },
+            dir,
+        };
+        let ca = cp.kubectl(&[
+            "config",
+            "view",
+            "--raw",
+            "--minify",
+            "-o",
+            "jsonpath={.clusters[0].cluster.certificate-authority-data}",
+        ]);
+        use base64::Engine as _;
+        let pem = base64::engine::general_purpose::STANDARD
+            .decode(ca.trim())
+            .expect("the kubeconfig's CA");
+        std::fs::write(&cp.ca, pem).expect("ca.crt");
+        cp.kubectl(&["create", "serviceaccount", "e2e-admin", "-n", "kube-system"]);
+        cp.kubectl(&[
+            "create",
+            "clusterrolebinding",
+            "e2e-admin",
+            "--clusterrole=cluster-admin",
+            "--serviceaccount=kube-system:e2e-admin",
+        ]);
+        cp.token = cp
+            .kubectl(&[
+                "create",
+                "token",
+                "e2e-admin",
+                "-n",
+                "kube-system",
+                "--duration=24h",
+            ])
+            .trim()
+            .to_owned();
+        cp
     }
 }

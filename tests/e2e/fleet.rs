@@ -224,6 +224,15 @@ fn condition(name: &str, kind: &str) -> Vec<String> {
     .to_vec()
 }
 
+/// With `FLOTILLA_E2E_CAPTURE=DIR`, writes what a command printed to `DIR/NAME.txt` (how
+/// `docs/debugging.md` got its output).
+fn capture(name: &str, command: &str, text: &str) {
+    if let Some(dir) = std::env::var_os("FLOTILLA_E2E_CAPTURE") {
+        let path = Path::new(&dir).join(format!("{name}.txt"));
+        std::fs::write(&path, format!("$ {command}\n{text}")).expect("capture");
+    }
+}
+
 fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
@@ -526,6 +535,82 @@ fn workflow(
         "{explain}"
     );
 
+    if std::env::var_os("FLOTILLA_E2E_CAPTURE").is_some() {
+        let shown: [(&str, &ControlPlane, &[&str]); 9] = [
+            ("get-kubefedcluster", host, &["get", "kubefedcluster", "-A"]),
+            (
+                "describe-kubefedcluster-alpha",
+                host,
+                &["describe", "kubefedcluster", "-n", "kommander", "alpha"],
+            ),
+            (
+                "get-addons-beta",
+                beta,
+                &["get", "addons,clusteraddons", "-A"],
+            ),
+            (
+                "get-addons-long-alpha",
+                alpha,
+                &[
+                    "get",
+                    "addon.kubeaddons.mesosphere.io,clusteraddon.kubeaddons.mesosphere.io",
+                    "-A",
+                ],
+            ),
+            (
+                "get-addons-gamma",
+                gamma,
+                &["get", "addons,clusteraddons", "-A"],
+            ),
+            (
+                "get-federated",
+                host,
+                &["get", "federatedaddons,federatedclusteraddons", "-A"],
+            ),
+            (
+                "describe-federatedaddon-reloader",
+                host,
+                &["describe", "federatedaddon", "reloader", "-n", "kubeaddons"],
+            ),
+            (
+                "describe-federatedclusteraddon-cert-manager",
+                host,
+                &["describe", "federatedclusteraddon", "cert-manager"],
+            ),
+            (
+                "describe-addon-kibana-gamma",
+                gamma,
+                &["describe", "addon", "kibana", "-n", "kubeaddons"],
+            ),
+        ];
+        for (name, cp, args) in shown {
+            capture(
+                name,
+                &format!("kubectl {}", args.join(" ")),
+                &cp.kubectl(args),
+            );
+        }
+        for (name, args) in [
+            ("explain-fleet", vec!["explain"]),
+            (
+                "explain-alpha-cert-manager",
+                vec!["explain", "--cluster", "alpha", "--addon", "cert-manager"],
+            ),
+            (
+                "explain-gamma-kibana",
+                vec!["explain", "--cluster", "gamma", "--addon", "kibana"],
+            ),
+        ] {
+            let text = output(
+                Command::new(manager_bin)
+                    .arg("--kubeconfig")
+                    .arg(&host.kubeconfig)
+                    .args(&args),
+            );
+            capture(name, &format!("flotilla-manager {}", args.join(" ")), &text);
+        }
+    }
+
     // The API server itself refuses a cluster-type change, even from an admin.
     let change = host.kubectl_output(&[
         "label",
@@ -621,15 +706,44 @@ fn workflow(
     // beta's API server goes down: Offline, ClusterNotReachable. While it is away reloader
     // gets a new revision. It comes back upgraded to v1.36 (no more emulation): it catches
     // up with reloader and loses cert-manager, which does not support v1.36.
+    let stopped_at = output(Command::new("date").args(["-u", "+%Y-%m-%dT%H:%M:%SZ"]));
     beta.stop_apiserver();
     // KubeFed's way: an unreachable cluster has only Offline True, ClusterNotReachable.
     let (ready, offline) = (condition("beta", "Ready"), condition("beta", "Offline"));
     eventually_is(host, &strs(&offline), "True/ClusterNotReachable");
     eventually_is(host, &strs(&ready), "/");
-    let listed = host.kubectl(&["get", "kubefedcluster", "beta", "-n", "kommander"]);
+    // Condition times are wall-clock times (a replica that waited for the Lease counts from
+    // when it started leading).
+    let went_offline = host.kubectl(&[
+        "get",
+        "kubefedcluster",
+        "beta",
+        "-n",
+        "kommander",
+        "-o",
+        "jsonpath={.status.conditions[?(@.type=='Offline')].lastTransitionTime}",
+    ]);
     assert!(
-        !listed.contains("True"),
+        went_offline.as_str() >= stopped_at.trim(),
+        "beta went offline at {went_offline}, before it was stopped at {stopped_at}"
+    );
+    let listed = host.kubectl(&["get", "kubefedcluster", "-A"]);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.contains("beta") && !l.contains("True")),
         "READY is empty while beta is away: {listed}"
+    );
+    capture(
+        "get-kubefedcluster-beta-down",
+        "kubectl get kubefedcluster -A",
+        &listed,
+    );
+    let conditions = host.kubectl(&["describe", "kubefedcluster", "-n", "kommander", "beta"]);
+    capture(
+        "describe-kubefedcluster-beta-down",
+        "kubectl describe kubefedcluster -n kommander beta",
+        &conditions,
     );
     host.kubectl(&[
         "patch",

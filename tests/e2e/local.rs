@@ -465,6 +465,8 @@ async fn the_manager_federates_across_real_clusters() {
     use flotilla_manager::kube_host::{KubeConnector, KubeHost};
     use flotilla_manager::manager::{ManagerConfig, start};
 
+    use base64::Engine as _;
+
     let bin = binaries();
     let (host, alpha, beta) = (
         ControlPlane::start(&bin),
@@ -504,7 +506,7 @@ async fn the_manager_federates_across_real_clusters() {
         let cluster = format!(
             "apiVersion: core.kubefed.io/v1beta1\nkind: KubeFedCluster\nmetadata:\n  name: {name}\n  namespace: kommander\nspec:\n  apiEndpoint: {}\n  caBundle: {}\n  secretRef:\n    name: {name}-token\n",
             cp.server,
-            base64_encode(&pem)
+            base64::engine::general_purpose::STANDARD.encode(&pem)
         );
         let out = host.kubectl_stdin(&["apply", "-f", "-"], &cluster);
         assert!(
@@ -712,28 +714,6 @@ spec:
 
     manager.kill();
     agents.iter().for_each(tokio::task::JoinHandle::abort);
-}
-
-/// Standard base64, for the caBundle field.
-fn base64_encode(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// The admission policy makes the API server itself reject any change to, or removal of,
