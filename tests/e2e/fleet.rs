@@ -24,21 +24,25 @@ use std::time::{Duration, Instant};
 use control_plane::{ControlPlane, binaries};
 use flotilla_tests::{TODAY_SHIFT, article_fleet, examples, shift_minors};
 
-/// A binary of this workspace, next to the test's own directory (`cargo test --workspace`
-/// builds them).
-fn workspace_bin(name: &str) -> PathBuf {
+/// The workspace's `flotilla-manager` and `flotilla-agent`, built now (a no-op when they
+/// are current) in the profile and target directory of this test, so what runs is the code
+/// under test.
+fn workspace_bins() -> (PathBuf, PathBuf) {
     let exe = std::env::current_exe().expect("test executable");
     let dir = exe
         .parent()
         .and_then(Path::parent)
-        .expect("target/<profile>");
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build -p flotilla-manager -p flotilla-agent` (cargo test --workspace builds it)",
-        path.display()
-    );
-    path
+        .expect("target/<profile>")
+        .to_owned();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = Command::new(cargo);
+    build.args(["build", "-p", "flotilla-manager", "-p", "flotilla-agent"]);
+    if dir.file_name().is_some_and(|n| n == "release") {
+        build.arg("--release");
+    }
+    let status = build.status().expect("cargo runs");
+    assert!(status.success(), "building the binaries failed");
+    (dir.join("flotilla-manager"), dir.join("flotilla-agent"))
 }
 
 /// A child process, killed when dropped; its output goes to a log file.
@@ -240,10 +244,7 @@ fn strs(v: &[String]) -> Vec<&str> {
 #[test]
 fn the_articles_workflow_on_real_clusters() {
     let bin = binaries();
-    let (manager_bin, agent_bin) = (
-        workspace_bin("flotilla-manager"),
-        workspace_bin("flotilla-agent"),
-    );
+    let (manager_bin, agent_bin) = workspace_bins();
     let fleet = article_fleet();
     let logs = tempfile::tempdir().expect("tempdir");
 
@@ -626,6 +627,11 @@ fn workflow(
             && String::from_utf8_lossy(&change.stderr).contains("immutable once set"),
         "{}",
         String::from_utf8_lossy(&change.stderr)
+    );
+    capture(
+        "label-cluster-type-denied",
+        "kubectl label kubefedcluster alpha -n kommander --overwrite kommander.mesosphere.io/cluster-type=EKS",
+        &String::from_utf8_lossy(&change.stderr),
     );
 
     // Opt gamma into elasticsearch: it arrives, and kibana, which waited for it, deploys.
