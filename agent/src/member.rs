@@ -27,10 +27,10 @@ pub struct MemberAddon {
     pub id: AddonId,
     /// Bumped by the API server whenever the spec changes.
     pub generation: i64,
-    /// Labels.
-    pub labels: BTreeMap<String, String>,
-    /// Annotations.
-    pub annotations: BTreeMap<String, String>,
+    /// Labels (shared with the desired object they were applied from).
+    pub labels: Arc<BTreeMap<String, String>>,
+    /// Annotations (shared the same way).
+    pub annotations: Arc<BTreeMap<String, String>>,
     /// The spec.
     pub spec: Arc<AddonSpec>,
     /// What the agent reported.

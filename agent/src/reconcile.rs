@@ -300,7 +300,7 @@ fn unmet_requirement(a: &MemberAddon, all: &[MemberAddon]) -> Option<String> {
             .join(", ");
         let candidates: Vec<&MemberAddon> = all
             .iter()
-            .filter(|o| o.id != a.id && !o.deleting && sel.matches(&o.labels))
+            .filter(|o| o.id != a.id && !o.deleting && sel.matches(&*o.labels))
             .collect();
         if candidates.is_empty() {
             return Some(format!("waiting for {text}: no such addon in this cluster"));

@@ -24,8 +24,8 @@ fn id(name: &str) -> AddonId {
 fn desired(name: &str, spec: AddonSpec) -> DesiredAddon {
     DesiredAddon {
         id: id(name),
-        labels: BTreeMap::from([(ADDON_NAME_LABEL.to_string(), name.to_string())]),
-        annotations: BTreeMap::new(),
+        labels: BTreeMap::from([(ADDON_NAME_LABEL.to_string(), name.to_string())]).into(),
+        annotations: Default::default(),
         spec: Arc::new(spec),
     }
 }

@@ -17,10 +17,11 @@ use crate::types::{AddonSpec, MANAGED_LABEL, Override, OverrideOp, REVISION_ANNO
 pub struct DesiredAddon {
     /// Identity (the member object has the federated object's namespace and name).
     pub id: AddonId,
-    /// Labels, including `kubefed.io/managed=true`.
-    pub labels: BTreeMap<String, String>,
-    /// Annotations (the revision lives here).
-    pub annotations: BTreeMap<String, String>,
+    /// Labels, including `kubefed.io/managed=true`; shared, like the spec, between the
+    /// clusters that render the same (a fleet holds one copy per addon, not per cluster).
+    pub labels: Arc<BTreeMap<String, String>>,
+    /// Annotations (the revision lives here), shared the same way.
+    pub annotations: Arc<BTreeMap<String, String>>,
     /// The spec, shared between clusters that render the same.
     pub spec: Arc<AddonSpec>,
 }
@@ -58,8 +59,8 @@ pub fn render_template(addon: &CatalogAddon) -> DesiredAddon {
     labels.insert(MANAGED_LABEL.into(), "true".into());
     DesiredAddon {
         id: addon.id.clone(),
-        labels,
-        annotations: meta.annotations,
+        labels: Arc::new(labels),
+        annotations: Arc::new(meta.annotations),
         spec: Arc::new(addon.spec.template.spec.clone()),
     }
 }
@@ -126,8 +127,8 @@ pub fn render_for(
     labels.insert(MANAGED_LABEL.into(), "true".into());
     Ok(DesiredAddon {
         id: addon.id.clone(),
-        labels,
-        annotations,
+        labels: Arc::new(labels),
+        annotations: Arc::new(annotations),
         spec: Arc::new(spec),
     })
 }

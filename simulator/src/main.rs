@@ -189,6 +189,7 @@ fn run_scenario(args: RunArgs, out: &mut impl std::io::Write) -> anyhow::Result<
         clusters,
         seed,
         virtual_time: args.virtual_time,
+        keep_state: args.state_out.is_some(),
     };
 
     let bar = std::io::stderr().is_terminal().then(|| {
@@ -252,8 +253,8 @@ fn run_scenario(args: RunArgs, out: &mut impl std::io::Write) -> anyhow::Result<
         std::fs::write(p, serde_json::to_string_pretty(&report)? + "\n")
             .with_context(|| format!("writing {}", p.display()))?;
     }
-    if let Some(p) = &args.state_out {
-        std::fs::write(p, serde_json::to_string_pretty(&state)? + "\n")
+    if let (Some(p), Some(state)) = (&args.state_out, &state) {
+        std::fs::write(p, serde_json::to_string_pretty(state)? + "\n")
             .with_context(|| format!("writing {}", p.display()))?;
     }
     write_summary(out, &report)?;

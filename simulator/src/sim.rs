@@ -47,6 +47,8 @@ pub struct SimOptions {
     pub seed: u64,
     /// Deterministic virtual time.
     pub virtual_time: bool,
+    /// Build the final state (for `--state-out`); it costs memory at the run's peak.
+    pub keep_state: bool,
 }
 
 /// What a progress display shows.
@@ -566,15 +568,15 @@ fn a_type_excludes(a: &CatalogAddon, cluster_type: Option<&str>) -> bool {
 
 /// Runs a scenario to its end; `progress` is called about every tick.
 pub async fn simulate(
-    opts: SimOptions,
+    mut opts: SimOptions,
     catalog: Vec<CatalogObject>,
     mut progress: impl FnMut(&Progress),
-) -> (Report, crate::state::State) {
+) -> (Report, Option<crate::state::State>) {
     let wall_start = std::time::Instant::now();
     let scenario = opts.scenario.clone();
     let fleet = opts
         .fleet
-        .clone()
+        .take()
         .unwrap_or_else(|| scenario.generate(opts.clusters, 0, opts.seed));
     let manager = ManagerConfig {
         probe_period: scenario.probe_period.0,
@@ -609,6 +611,8 @@ pub async fn simulate(
     for c in &fleet.clusters {
         d.attach(c);
     }
+    // The members hold the facts now; the file's copy is not needed again.
+    drop(fleet);
     // Initial faults.
     let names = d.names();
     let m = scenario.members.clone();
@@ -803,7 +807,7 @@ pub async fn simulate(
         offline: stats.probes_offline.load(Ordering::Relaxed),
     };
     let (catalog_now, _) = d.world.snapshot();
-    let state = crate::state::final_state(&d.world);
+    let state = opts.keep_state.then(|| crate::state::final_state(&d.world));
     let report = Report {
         scenario: scenario.name.clone(),
         seed: opts.seed,

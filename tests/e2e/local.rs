@@ -318,11 +318,12 @@ async fn the_agent_deploys_and_uninstalls_against_a_real_api_server() {
             namespace: Some("kubeaddons".into()),
             name: "reloader".into(),
         },
-        labels: labels("reloader"),
+        labels: labels("reloader").into(),
         annotations: BTreeMap::from([(
             "catalog.kubeaddons.mesosphere.io/addon-revision".to_string(),
             "0.0.99-1".to_string(),
-        )]),
+        )])
+        .into(),
         spec: Arc::new(AddonSpec {
             manifests: vec![serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
                 "metadata": {"name": "reloader-config", "namespace": "kubeaddons"}, "data": {"level": "info"}})],
@@ -335,8 +336,8 @@ async fn the_agent_deploys_and_uninstalls_against_a_real_api_server() {
             namespace: None,
             name: "cert-manager".into(),
         },
-        labels: labels("cert-manager"),
-        annotations: BTreeMap::new(),
+        labels: labels("cert-manager").into(),
+        annotations: Default::default(),
         spec: Arc::new(AddonSpec {
             kubernetes: Some(KubernetesSupport {
                 min_supported_version: Some("v1.16".into()),
