@@ -17,7 +17,7 @@ fn has(w: &flotilla_sim::world::World, cluster: &str, addon: &str) -> bool {
         .expect("member")
         .snapshot()
         .iter()
-        .any(|a| a.id.name == addon && !a.deleting)
+        .any(|a| a.id.name.as_ref() == addon && !a.deleting)
 }
 
 #[tokio::test(start_paused = true)]
@@ -51,7 +51,7 @@ async fn article_fleet_converges() {
         .expect("gamma")
         .snapshot()
         .into_iter()
-        .find(|a| a.id.name == "kibana")
+        .find(|a| a.id.name.as_ref() == "kibana")
         .expect("kibana");
     assert_eq!(kibana.status.stage, Some(Stage::Pending));
     assert_eq!(
@@ -131,7 +131,7 @@ async fn upgrade_out_of_range_removes_the_addon() {
         member(&w, "beta")
             .snapshot()
             .iter()
-            .all(|a| a.id.name != "cert-manager"),
+            .all(|a| a.id.name.as_ref() != "cert-manager"),
         "uninstalled and gone"
     );
 }
@@ -145,7 +145,7 @@ async fn kibana_waits_for_elasticsearch() {
         gamma
             .snapshot()
             .into_iter()
-            .find(|a| a.id.name == name)
+            .find(|a| a.id.name.as_ref() == name)
             .and_then(|a| a.status.stage)
     };
     assert_eq!(stage("kibana"), Some(Stage::Pending));
@@ -165,7 +165,7 @@ async fn kibana_waits_for_elasticsearch() {
             let kibana = gamma
                 .snapshot()
                 .into_iter()
-                .find(|a| a.id.name == "kibana")
+                .find(|a| a.id.name.as_ref() == "kibana")
                 .expect("kibana");
             assert_eq!(
                 kibana.status.stage,
@@ -236,7 +236,7 @@ async fn unreachable_cluster_goes_offline_and_catches_up() {
     // A new revision of reloader while beta is away: others get it, beta gets no writes.
     let mut reloader = flotilla_tests::article_objects()
         .into_iter()
-        .find(|o| o.id().name == "reloader")
+        .find(|o| o.id().name.as_ref() == "reloader")
         .expect("reloader");
     if let flotilla_core::catalog::CatalogObject::Addon(a) = &mut reloader {
         let ann = a
@@ -274,7 +274,7 @@ async fn unreachable_cluster_goes_offline_and_catches_up() {
     let r = beta
         .snapshot()
         .into_iter()
-        .find(|a| a.id.name == "reloader")
+        .find(|a| a.id.name.as_ref() == "reloader")
         .expect("reloader");
     assert_eq!(r.status.revision.as_deref(), Some("0.0.100-1"), "caught up");
     let ready = &w
@@ -475,7 +475,7 @@ async fn an_invalid_addon_is_reported_and_the_rest_flow() {
         w.registry
             .all()
             .values()
-            .all(|m| m.snapshot().iter().all(|a| a.id.name != "broken"))
+            .all(|m| m.snapshot().iter().all(|a| a.id.name.as_ref() != "broken"))
     );
 }
 

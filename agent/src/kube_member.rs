@@ -245,9 +245,10 @@ fn member_addon(
             kind,
             namespace: meta
                 .namespace
-                .clone()
-                .filter(|_| kind == AddonKind::FederatedAddon),
-            name: meta.name.clone().unwrap_or_default(),
+                .as_deref()
+                .filter(|_| kind == AddonKind::FederatedAddon)
+                .map(Into::into),
+            name: meta.name.as_deref().unwrap_or_default().into(),
         },
         generation: meta.generation.unwrap_or(0),
         labels: Arc::new(meta.labels.clone().unwrap_or_default()),

@@ -52,7 +52,7 @@ fn status_of(m: &MemoryMember, name: &str) -> (Option<Stage>, bool, Option<Strin
     let a = m
         .snapshot()
         .into_iter()
-        .find(|a| a.id.name == name)
+        .find(|a| a.id.name.as_ref() == name)
         .expect("present");
     (a.status.stage, a.status.ready, a.status.message)
 }

@@ -344,7 +344,7 @@ spec:
         );
         assert!(errs.is_empty(), "{errs:?}");
         assert_eq!(objs.len(), 2);
-        assert_eq!(objs[1].value.id().name, "traefik");
+        assert_eq!(&*objs[1].value.id().name, "traefik");
         assert_eq!(objs[1].line, 11);
     }
 

@@ -303,7 +303,7 @@ impl MemoryHost {
         m.generation = Some(generation);
         m.resource_version = Some(rv);
         if id.kind == AddonKind::FederatedAddon {
-            m.namespace = id.namespace.clone();
+            m.namespace = id.namespace.as_deref().map(str::to_owned);
         }
         if let Some(old) = g.addons.get(&id) {
             obj.set_status(old.status().cloned());

@@ -148,7 +148,7 @@ fn cluster_addon_key(a: &FederatedClusterAddon) -> ObjectKey {
     ObjectKey::Addon(AddonId {
         kind: AddonKind::FederatedClusterAddon,
         namespace: None,
-        name: a.name_any(),
+        name: a.name_any().into(),
     })
 }
 
@@ -300,12 +300,12 @@ impl HostStore for KubeHost {
                 },
             ),
             ObjectKey::Addon(id) => (
-                id.namespace.clone().unwrap_or_else(|| "default".into()),
+                id.namespace.as_deref().unwrap_or("default").to_owned(),
                 ObjectReference {
                     api_version: Some("types.kubefed.io/v1beta1".into()),
                     kind: Some(id.kind.as_str().into()),
-                    namespace: id.namespace.clone(),
-                    name: Some(id.name.clone()),
+                    namespace: id.namespace.as_deref().map(str::to_owned),
+                    name: Some(id.name.to_string()),
                     ..Default::default()
                 },
             ),

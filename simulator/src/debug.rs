@@ -205,7 +205,7 @@ impl StateView {
             let id = o.id();
             let mut row = Vec::new();
             if namespaced {
-                row.push(id.namespace.clone().unwrap_or_default());
+                row.push(id.namespace.as_deref().unwrap_or_default().to_owned());
             }
             let status = o.status();
             let prop = status
@@ -315,7 +315,7 @@ impl StateView {
             .find(|o| {
                 let id = o.id();
                 id.kind.as_str().to_lowercase() == kind
-                    && id.name == name
+                    && *id.name == *name
                     && (namespace.is_none() || id.namespace.as_deref() == namespace)
             })
             .ok_or_else(|| {

@@ -280,7 +280,7 @@ impl Driver {
             .iter()
             .find(|o| {
                 let id = o.id();
-                id.name == name && (ns.is_none() || id.namespace.as_deref() == ns)
+                *id.name == *name && (ns.is_none() || id.namespace.as_deref() == ns)
             })
             .cloned()
     }

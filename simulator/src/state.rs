@@ -71,8 +71,8 @@ pub fn final_state(world: &World) -> State {
                 .into_iter()
                 .map(|a| AddonState {
                     kind: a.id.kind.member_kind().to_owned(),
-                    namespace: a.id.namespace.clone(),
-                    name: a.id.name.clone(),
+                    namespace: a.id.namespace.as_deref().map(str::to_owned),
+                    name: a.id.name.to_string(),
                     ready: a.status.ready,
                     stage: a.status.stage,
                     revision: a.status.revision.clone(),
