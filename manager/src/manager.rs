@@ -89,7 +89,8 @@ impl Default for ManagerConfig {
 /// What a probe task remembers between cycles (nothing the stores do not also hold).
 #[derive(Default)]
 struct FactsCache {
-    /// Node labels, read once: the cluster type is detected once.
+    /// What the cluster type is detected from (the type-rule keys the nodes carry), read
+    /// once: the cluster type is detected once.
     nodes: Option<Vec<BTreeMap<String, String>>>,
     region: Option<String>,
     zones: Vec<String>,
@@ -496,7 +497,15 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
             };
             cache.region = values("topology.kubernetes.io/region").into_iter().next();
             cache.zones = values("topology.kubernetes.io/zone");
-            cache.nodes = Some(nodes);
+            // From here on only the cluster type reads the nodes, and only which type-rule
+            // keys some node carries: keep that (one small map), not every node's labels.
+            let mut rule_keys = BTreeMap::new();
+            for rule in &self.config.policy.type_rules {
+                if let Some(v) = nodes.iter().find_map(|n| n.get(&rule.node_label)) {
+                    rule_keys.insert(rule.node_label.clone(), v.clone());
+                }
+            }
+            cache.nodes = Some(vec![rule_keys]);
         }
         let git_version = member.version().await.map_err(|e| e.to_string())?;
         let (labels, generation) = match self.fed().cluster(name) {

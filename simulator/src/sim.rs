@@ -441,11 +441,12 @@ impl Driver {
     /// Invariant 1: nothing on a cluster its placement excludes (by type: at once; by other
     /// labels: beyond the grace period the manager needs to notice and remove it).
     fn check_exclusions(&mut self) {
-        let (catalog, clusters) = self.world.snapshot();
+        let catalog = self.world.catalog();
         let index = PlacementIndex::new(&catalog);
         let now = Instant::now();
         let mut seen = BTreeSet::new();
-        for view in &clusters {
+        for (_, view) in self.world.views() {
+            let view = &view;
             let Some(member) = self.world.registry.get(&view.name) else {
                 continue;
             };
@@ -806,7 +807,7 @@ pub async fn simulate(
         not_ok: stats.probes_not_ok.load(Ordering::Relaxed),
         offline: stats.probes_offline.load(Ordering::Relaxed),
     };
-    let (catalog_now, _) = d.world.snapshot();
+    let catalog_now = d.world.catalog();
     let state = opts.keep_state.then(|| crate::state::final_state(&d.world));
     let report = Report {
         scenario: scenario.name.clone(),

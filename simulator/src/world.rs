@@ -203,6 +203,11 @@ impl World {
     /// The catalog as the host holds it now (invalid objects left out) and the attached
     /// clusters as explain sees them (host labels, member version).
     pub fn snapshot(&self) -> (Catalog, Vec<ClusterView>) {
+        (self.catalog(), self.views().map(|(_, v)| v).collect())
+    }
+
+    /// The catalog as the host holds it now (invalid objects left out).
+    pub fn catalog(&self) -> Catalog {
         let objects: Vec<CatalogObject> = {
             let ids: BTreeSet<_> = self.host_addon_ids();
             ids.iter().filter_map(|id| self.host.addon(id)).collect()
@@ -211,26 +216,34 @@ impl World {
             .iter()
             .filter_map(|o| CatalogAddon::compile(o).ok())
             .collect();
-        let catalog = Catalog::new(addons).unwrap_or_default();
-        let clusters = self
-            .host
-            .clusters()
+        Catalog::new(addons).unwrap_or_default()
+    }
+
+    /// Each attached cluster (its namespace, and the cluster as explain sees it), read one
+    /// at a time: the checks of a 100,000-cluster fleet never copy every label at once.
+    pub fn views(&self) -> impl Iterator<Item = (String, ClusterView)> + '_ {
+        self.host
+            .cluster_keys()
             .into_iter()
-            .filter(|c| c.metadata.deletion_timestamp.is_none())
-            .map(|c| {
-                let name = c.metadata.name.clone().unwrap_or_default();
+            .filter_map(move |(namespace, name)| {
+                let c = self.host.cluster(&namespace, &name)?;
+                if c.metadata.deletion_timestamp.is_some() {
+                    return None;
+                }
                 let version = self
                     .registry
                     .get(&name)
                     .and_then(|m| m.version_now().parse().ok());
-                ClusterView {
-                    name,
-                    labels: c.metadata.labels.unwrap_or_default(),
-                    version,
-                }
+                let labels = c.metadata.labels.unwrap_or_default();
+                Some((
+                    namespace,
+                    ClusterView {
+                        name,
+                        labels,
+                        version,
+                    },
+                ))
             })
-            .collect();
-        (catalog, clusters)
     }
 
     fn host_addon_ids(&self) -> BTreeSet<flotilla_core::catalog::AddonId> {
@@ -243,23 +256,21 @@ impl World {
     /// labels are derived afresh from its member's facts, placement is computed from those,
     /// and each member object must equal the rendered template.
     pub fn check_converged(&self, limit: usize) -> Result<Summary, Mismatches> {
-        let (catalog, mut clusters) = self.snapshot();
+        let catalog = self.catalog();
         let index = PlacementIndex::new(&catalog);
         let defaults = catalog.federate_defaults();
-        let namespaces: BTreeMap<String, String> = self
-            .host
-            .cluster_keys()
-            .into_iter()
-            .map(|(ns, n)| (n, ns))
-            .collect();
+        // Most clusters render each addon's template unchanged: render it once.
+        let shared: Vec<_> = catalog.addons().iter().map(render_template).collect();
         let mut bad = Vec::new();
         let mut summary = Summary::default();
-        for view in &mut clusters {
+        let mut clusters = 0;
+        for (namespace, view) in self.views() {
+            clusters += 1;
+            let view = &view;
             let Some(member) = self.registry.get(&view.name) else {
                 continue;
             };
             let (version, nodes) = (member.version_now(), member.nodes_now());
-            let namespace = namespaces.get(&view.name).cloned().unwrap_or_default();
             let facts = ClusterFacts {
                 namespace: &namespace,
                 name: &view.name,
@@ -304,8 +315,7 @@ impl World {
                     (true, Some(m)) => m,
                 };
                 summary.placements += 1;
-                let shared = render_template(a);
-                let up_to_date = render_for(a, &view.name, &shared).is_ok_and(|d| {
+                let up_to_date = render_for(a, &view.name, &shared[i]).is_ok_and(|d| {
                     *d.spec == *m.spec && d.labels == m.labels && d.annotations == m.annotations
                 });
                 if !up_to_date || m.deleting {
@@ -336,7 +346,7 @@ impl World {
                 }
             }
         }
-        summary.clusters = clusters.len();
+        summary.clusters = clusters;
         if bad.is_empty() {
             Ok(summary)
         } else {
