@@ -126,7 +126,9 @@ struct Inner {
     behavior: Behavior,
     rng: StdRng,
     addons: BTreeMap<AddonId, MemberAddon>,
-    manifests: BTreeMap<(AddonId, String), ManifestState>,
+    /// Applied manifests by owner and a hash of their identity (`manifest_key`): a fleet
+    /// of simulated members holds millions.
+    manifests: BTreeMap<(AddonId, u64), ManifestState>,
     timing: Timing,
 }
 
@@ -444,7 +446,7 @@ impl MemberCluster for MemoryMember {
     async fn apply_manifest(&self, owner: &AddonId, manifest: &Value) -> Result<(), MemberError> {
         self.call(true).await?;
         let mut g = self.lock();
-        let key = (owner.clone(), manifest_key(manifest));
+        let key = (owner.clone(), hash(&manifest_key(manifest)));
         let content = content_hash(manifest);
         let unchanged = g
             .manifests
@@ -492,7 +494,7 @@ impl MemberCluster for MemoryMember {
     async fn readiness(&self, owner: &AddonId, manifest: &Value) -> Result<Readiness, MemberError> {
         self.call(false).await?;
         let g = self.lock();
-        let Some(m) = g.manifests.get(&(owner.clone(), manifest_key(manifest))) else {
+        let Some(m) = g.manifests.get(&(owner.clone(), hash(&manifest_key(manifest)))) else {
             return Ok(Readiness::Pending { retry_after: None });
         };
         let now = Instant::now();
@@ -517,8 +519,13 @@ impl MemberCluster for MemoryMember {
 
 /// A stable hash of a manifest's content (the member remembers this, not the content).
 fn content_hash(v: &Value) -> u64 {
+    hash(&v.to_string())
+}
+
+/// A hash that is the same in every run (`DefaultHasher::new` has fixed keys).
+fn hash(s: &str) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    v.to_string().hash(&mut h);
+    s.hash(&mut h);
     h.finish()
 }

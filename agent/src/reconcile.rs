@@ -84,7 +84,9 @@ impl<M: MemberCluster> Agent<M> {
         let mut failures = 0u32;
         loop {
             changes.borrow_and_update();
-            let wait = match self.pass().await {
+            // Boxed: an idle agent (most of them, most of the time) is this loop asleep,
+            // and need not carry the deep state of a pass.
+            let wait = match Box::pin(self.pass()).await {
                 Ok(wait) => {
                     failures = 0;
                     wait

@@ -402,7 +402,9 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
         let mut last_status: Option<KubeFedClusterStatus> = None;
         loop {
             let span = info_span!("probe", cluster = %name);
-            async {
+            // Boxed: the probe's await points are deep, and the loop spends its life asleep;
+            // a sleeping task of a 100,000-cluster fleet should not carry them.
+            Box::pin(async {
                 let verdict =
                     match tokio::time::timeout(self.config.probe_timeout, member.healthz()).await {
                         Ok(Ok(body)) if body.trim().eq_ignore_ascii_case("ok") => Health::Ready,
@@ -467,7 +469,7 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
                     self.queue.add(&name);
                 }
             }
-            .instrument(span)
+            .instrument(span))
             .await;
             tokio::select! {
                 () = tokio::time::sleep(self.config.probe_period) => {}
