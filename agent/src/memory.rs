@@ -494,7 +494,10 @@ impl MemberCluster for MemoryMember {
     async fn readiness(&self, owner: &AddonId, manifest: &Value) -> Result<Readiness, MemberError> {
         self.call(false).await?;
         let g = self.lock();
-        let Some(m) = g.manifests.get(&(owner.clone(), hash(&manifest_key(manifest)))) else {
+        let Some(m) = g
+            .manifests
+            .get(&(owner.clone(), hash(&manifest_key(manifest))))
+        else {
             return Ok(Readiness::Pending { retry_after: None });
         };
         let now = Instant::now();

@@ -404,72 +404,76 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
             let span = info_span!("probe", cluster = %name);
             // Boxed: the probe's await points are deep, and the loop spends its life asleep;
             // a sleeping task of a 100,000-cluster fleet should not carry them.
-            Box::pin(async {
-                let verdict =
-                    match tokio::time::timeout(self.config.probe_timeout, member.healthz()).await {
-                        Ok(Ok(body)) if body.trim().eq_ignore_ascii_case("ok") => Health::Ready,
-                        Ok(Ok(_)) => Health::NotReady,
-                        Ok(Err(_)) | Err(_) => Health::Offline,
+            Box::pin(
+                async {
+                    let verdict =
+                        match tokio::time::timeout(self.config.probe_timeout, member.healthz())
+                            .await
+                        {
+                            Ok(Ok(body)) if body.trim().eq_ignore_ascii_case("ok") => Health::Ready,
+                            Ok(Ok(_)) => Health::NotReady,
+                            Ok(Err(_)) | Err(_) => Health::Offline,
+                        };
+                    let counter = match verdict {
+                        Health::Ready => &self.stats.probes_ok,
+                        Health::NotReady => &self.stats.probes_not_ok,
+                        _ => &self.stats.probes_offline,
                     };
-                let counter = match verdict {
-                    Health::Ready => &self.stats.probes_ok,
-                    Health::NotReady => &self.stats.probes_not_ok,
-                    _ => &self.stats.probes_offline,
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
-                if verdict == Health::Ready {
-                    successes += 1;
-                    failures = 0;
-                } else {
-                    failures += 1;
-                    successes = 0;
-                }
-                let current = self
-                    .fed()
-                    .cluster(&name)
-                    .map_or(Health::Unknown, |c| c.health);
-                let next = match verdict {
-                    Health::Ready
-                        if current == Health::Unknown
-                            || successes >= self.config.success_threshold =>
-                    {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    if verdict == Health::Ready {
+                        successes += 1;
+                        failures = 0;
+                    } else {
+                        failures += 1;
+                        successes = 0;
+                    }
+                    let current = self
+                        .fed()
+                        .cluster(&name)
+                        .map_or(Health::Unknown, |c| c.health);
+                    let next = match verdict {
                         Health::Ready
-                    }
-                    Health::NotReady | Health::Offline
-                        if current == Health::Unknown
-                            || failures >= self.config.failure_threshold =>
+                            if current == Health::Unknown
+                                || successes >= self.config.success_threshold =>
+                        {
+                            Health::Ready
+                        }
+                        Health::NotReady | Health::Offline
+                            if current == Health::Unknown
+                                || failures >= self.config.failure_threshold =>
+                        {
+                            verdict
+                        }
+                        _ => current,
+                    };
+                    if next == Health::Ready
+                        && let Err(e) = self
+                            .refresh_labels(&namespace, &name, &*member, &mut cache)
+                            .await
                     {
-                        verdict
+                        debug!(error = %e, "reading facts failed");
                     }
-                    _ => current,
-                };
-                if next == Health::Ready
-                    && let Err(e) = self
-                        .refresh_labels(&namespace, &name, &*member, &mut cache)
+                    match self
+                        .write_conditions(&namespace, &name, next, &cache, last_status.as_ref())
                         .await
-                {
-                    debug!(error = %e, "reading facts failed");
+                    {
+                        Ok(s) => last_status = s.or(last_status.take()),
+                        Err(e) => debug!(error = %e, "writing cluster status failed"),
+                    }
+                    let (changed, deleting) = {
+                        let mut fed = self.fed();
+                        let changed = fed.set_health(&name, next, Instant::now());
+                        (changed, fed.cluster(&name).is_some_and(|c| c.deleting))
+                    };
+                    if changed {
+                        info!(health = ?next, "cluster health changed");
+                    }
+                    if changed || deleting {
+                        self.queue.add(&name);
+                    }
                 }
-                match self
-                    .write_conditions(&namespace, &name, next, &cache, last_status.as_ref())
-                    .await
-                {
-                    Ok(s) => last_status = s.or(last_status.take()),
-                    Err(e) => debug!(error = %e, "writing cluster status failed"),
-                }
-                let (changed, deleting) = {
-                    let mut fed = self.fed();
-                    let changed = fed.set_health(&name, next, Instant::now());
-                    (changed, fed.cluster(&name).is_some_and(|c| c.deleting))
-                };
-                if changed {
-                    info!(health = ?next, "cluster health changed");
-                }
-                if changed || deleting {
-                    self.queue.add(&name);
-                }
-            }
-            .instrument(span))
+                .instrument(span),
+            )
             .await;
             tokio::select! {
                 () = tokio::time::sleep(self.config.probe_period) => {}

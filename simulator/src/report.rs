@@ -84,10 +84,7 @@ pub fn place_table(catalog: &Catalog, clusters: &[ResolvedCluster]) -> String {
     ]];
     for c in clusters {
         let set = index.place(&index.row_of(&c.view.labels), &c.view.name);
-        let names: Vec<&str> = set
-            .iter()
-            .map(|i| &*catalog.addons()[i].id.name)
-            .collect();
+        let names: Vec<&str> = set.iter().map(|i| &*catalog.addons()[i].id.name).collect();
         let label = |k: &str| c.view.labels.get(k).cloned().unwrap_or_else(|| "-".into());
         rows.push([
             c.view.name.clone(),
