@@ -5,10 +5,13 @@
 //! a stale one is a 409), statuses go to the status subresource, and the watch is three
 //! kube-rs watchers whose events are reduced to keys, marked status-only when neither
 //! generation, labels, finalizers nor deletion changed (the generation predicate, in spirit).
+//! The watchers feed reflector stores: lists and Federated* reads come from them (an event
+//! is sent after its store holds the change); a cluster is read from the API server itself
+//! before it is written, so its resourceVersion is fresh.
 //! Tokens never appear in logs or errors.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use flotilla_agent::kube_member::KubeMember;
 use flotilla_core::catalog::{AddonId, AddonKind, Catalog, CatalogAddon, CatalogObject};
@@ -23,6 +26,7 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
 use kube::runtime::{WatchStreamExt as _, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
@@ -45,12 +49,36 @@ fn host_error(e: kube::Error) -> HostError {
 /// The host cluster through a Kubernetes client.
 pub struct KubeHost {
     client: Client,
+    /// Reflector stores the watch fills (kube-rs `reflector`): lists and Federated* reads
+    /// come from them once `watch` runs; before that, from the API server.
+    stores: OnceLock<Stores>,
+}
+
+struct Stores {
+    clusters: Store<KubeFedCluster>,
+    addons: Store<FederatedAddon>,
+    cluster_addons: Store<FederatedClusterAddon>,
+}
+
+/// Waits until a store holds its first full list (the API server may still be starting).
+async fn ready<K>(store: &Store<K>) -> Result<(), HostError>
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    store
+        .wait_until_ready()
+        .await
+        .map_err(|e| HostError::Unavailable(e.to_string()))
 }
 
 impl KubeHost {
     /// A host store over `client`.
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            stores: OnceLock::new(),
+        }
     }
 
     /// The catalog and clusters `explain` reasons about, as the host holds them now, and a
@@ -87,19 +115,26 @@ impl KubeHost {
         Api::namespaced(self.client.clone(), namespace)
     }
 
+    /// Watches every `K`: fills a reflector store, and sends each change's key (marked
+    /// status-only when it is) to `tx`, after the store holds it.
     fn watch_kind<K>(
         &self,
         tx: mpsc::UnboundedSender<HostEvent>,
         include_status: bool,
         key: fn(&K) -> ObjectKey,
-    ) where
+    ) -> Store<K>
+    where
         K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
-        K::DynamicType: Default,
+        K::DynamicType: Default + Eq + std::hash::Hash + Clone,
     {
         let api: Api<K> = Api::all(self.client.clone());
         let seen: Arc<Mutex<HashMap<ObjectKey, String>>> = Arc::default();
+        let (store, writer) = reflector::store();
         // With backoff: a watcher retrying a dead API server in a tight loop never yields.
-        let stream = watcher(api, watcher::Config::default()).default_backoff();
+        let stream = reflector(
+            writer,
+            watcher(api, watcher::Config::default()).default_backoff(),
+        );
         tokio::spawn(stream.for_each(move |ev| {
             let (obj, deleted) = match ev {
                 Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => (Some(o), false),
@@ -133,6 +168,7 @@ impl KubeHost {
             }
             async {}
         }));
+        store
     }
 }
 
@@ -154,6 +190,10 @@ fn cluster_addon_key(a: &FederatedClusterAddon) -> ObjectKey {
 
 impl HostStore for KubeHost {
     async fn list_clusters(&self) -> Result<Vec<KubeFedCluster>, HostError> {
+        if let Some(s) = self.stores.get() {
+            ready(&s.clusters).await?;
+            return Ok(s.clusters.state().iter().map(|c| (**c).clone()).collect());
+        }
         let api: Api<KubeFedCluster> = Api::all(self.client.clone());
         Ok(api
             .list(&ListParams::default())
@@ -226,6 +266,18 @@ impl HostStore for KubeHost {
     }
 
     async fn list_addons(&self) -> Result<Vec<CatalogObject>, HostError> {
+        if let Some(s) = self.stores.get() {
+            ready(&s.addons).await?;
+            ready(&s.cluster_addons).await?;
+            let mut out: Vec<CatalogObject> = (s.addons.state().iter())
+                .map(|a| CatalogObject::Addon((**a).clone()))
+                .collect();
+            out.extend(
+                (s.cluster_addons.state().iter())
+                    .map(|a| CatalogObject::ClusterAddon((**a).clone())),
+            );
+            return Ok(out);
+        }
         let lp = ListParams::default();
         let mut out: Vec<CatalogObject> = Api::<FederatedAddon>::all(self.client.clone())
             .list(&lp)
@@ -249,6 +301,20 @@ impl HostStore for KubeHost {
     }
 
     async fn get_addon(&self, id: &AddonId) -> Result<Option<CatalogObject>, HostError> {
+        if let Some(s) = self.stores.get() {
+            ready(&s.addons).await?;
+            ready(&s.cluster_addons).await?;
+            return Ok(match (&id.kind, &id.namespace) {
+                (AddonKind::FederatedAddon, Some(ns)) => s
+                    .addons
+                    .get(&ObjectRef::new(&id.name).within(ns))
+                    .map(|a| CatalogObject::Addon((*a).clone())),
+                _ => s
+                    .cluster_addons
+                    .get(&ObjectRef::new(&id.name))
+                    .map(|a| CatalogObject::ClusterAddon((*a).clone())),
+            });
+        }
         match (&id.kind, &id.namespace) {
             (AddonKind::FederatedAddon, Some(ns)) => {
                 Ok(Api::<FederatedAddon>::namespaced(self.client.clone(), ns)
@@ -335,9 +401,17 @@ impl HostStore for KubeHost {
 
     fn watch(&self, include_status: bool) -> mpsc::UnboundedReceiver<HostEvent> {
         let (tx, rx) = mpsc::unbounded_channel();
-        self.watch_kind::<KubeFedCluster>(tx.clone(), include_status, cluster_key);
-        self.watch_kind::<FederatedAddon>(tx.clone(), include_status, addon_key);
-        self.watch_kind::<FederatedClusterAddon>(tx, include_status, cluster_addon_key);
+        let stores = Stores {
+            clusters: self.watch_kind::<KubeFedCluster>(tx.clone(), include_status, cluster_key),
+            addons: self.watch_kind::<FederatedAddon>(tx.clone(), include_status, addon_key),
+            cluster_addons: self.watch_kind::<FederatedClusterAddon>(
+                tx,
+                include_status,
+                cluster_addon_key,
+            ),
+        };
+        // A second watch (the manager's status writer) leaves the first one's stores.
+        let _ = self.stores.set(stores);
         rx
     }
 }
