@@ -17,7 +17,7 @@ use std::fmt::{self, Write as _};
 use crate::catalog::{Catalog, CatalogAddon, Target};
 use crate::labels::{FEDERATION_ENABLED, KUBERNETES_VERSION, PREFIX};
 use crate::placement::is_placed_plain;
-use crate::selector::{Operator, Requirement, Selector};
+use crate::selector::{Labels, Operator, Requirement, Selector};
 use crate::version::KubeVersion;
 
 /// What explain needs to know about a cluster.
@@ -116,8 +116,8 @@ fn short_key(key: &str) -> &str {
     key.strip_prefix(PREFIX).unwrap_or(key)
 }
 
-fn requirement_check(r: &Requirement, labels: &BTreeMap<String, String>) -> Check {
-    let actual = labels.get(&r.key).map(String::as_str);
+fn requirement_check<L: Labels + ?Sized>(r: &Requirement, labels: &L) -> Check {
+    let actual = labels.get(&r.key);
     Check {
         ok: r.matches_value(actual),
         requirement: r.to_string(),
@@ -134,10 +134,10 @@ fn checks(addon: &CatalogAddon, cluster: &ClusterView) -> Vec<Check> {
     checks_on(addon, &cluster.name, &cluster.labels)
 }
 
-fn checks_on(addon: &CatalogAddon, name: &str, labels: &BTreeMap<String, String>) -> Vec<Check> {
+fn checks_on<L: Labels + ?Sized>(addon: &CatalogAddon, name: &str, labels: &L) -> Vec<Check> {
     let cluster = Named { name, labels };
     let mut out = Vec::new();
-    let enabled = cluster.labels.get(FEDERATION_ENABLED).map(String::as_str);
+    let enabled = cluster.labels.get(FEDERATION_ENABLED);
     if enabled == Some("false") {
         let gate = Requirement {
             key: FEDERATION_ENABLED.into(),
@@ -205,9 +205,9 @@ fn selector_text(s: &Selector) -> String {
     }
 }
 
-struct Named<'a> {
+struct Named<'a, L: ?Sized> {
     name: &'a str,
-    labels: &'a BTreeMap<String, String>,
+    labels: &'a L,
 }
 
 /// What keeps a placed addon from becoming ready on `cluster`; empty when nothing does.
@@ -313,9 +313,9 @@ pub fn selection_summary(catalog: &Catalog, clusters: &[ClusterView], addon: usi
 }
 
 /// [`selection_summary`] for one addon over `(name, labels)` pairs.
-pub fn summarize<'a>(
+pub fn summarize<'a, L: Labels + ?Sized + 'a>(
     addon: &CatalogAddon,
-    clusters: impl IntoIterator<Item = (&'a str, &'a BTreeMap<String, String>)>,
+    clusters: impl IntoIterator<Item = (&'a str, &'a L)>,
 ) -> String {
     let (mut selected, mut total) = (0usize, 0usize);
     let mut reasons: BTreeMap<String, usize> = BTreeMap::new();

@@ -5,6 +5,7 @@
 //! [`explain`] says, requirement by requirement, why a pair is or is not placed.
 //!
 //! - [`selector`]: label selectors with exactly apimachinery's matching and validation.
+//! - [`label_set`]: label maps with their strings shared across a fleet.
 //! - [`labels`]: cluster facts → `kommander.mesosphere.io/*` labels.
 //! - [`catalog`]: Federated* objects validated and compiled.
 //! - [`placement`]: the fast decision index; [`explain`]: the reasons.
@@ -15,6 +16,7 @@ pub mod catalog;
 pub mod explain;
 pub mod field;
 pub mod fleet;
+pub mod label_set;
 pub mod labels;
 pub mod placement;
 pub mod render;

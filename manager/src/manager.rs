@@ -514,13 +514,15 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
             cache.nodes = Some(vec![rule_keys]);
         }
         let git_version = member.version().await.map_err(|e| e.to_string())?;
-        let (labels, generation) = match self.fed().cluster(name) {
-            Some(c) => (c.labels.clone(), c.labels_generation),
-            None => return Ok(()),
+        let Some(generation) = self.fed().cluster(name).map(|c| c.labels_generation) else {
+            return Ok(());
         };
         if cache.derived_for.as_ref() == Some(&(git_version.clone(), generation)) {
             return Ok(());
         }
+        let Some(labels) = self.fed().cluster(name).map(|c| c.labels.to_map()) else {
+            return Ok(());
+        };
         let nodes = cache.nodes.as_deref().unwrap_or_default();
         let facts = ClusterFacts {
             namespace,

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use flotilla_core::catalog::{AddonId, CatalogAddon, CatalogObject};
 use flotilla_core::explain::summarize;
+use flotilla_core::label_set::{Interner, LabelSet};
 use flotilla_core::labels::CLUSTER_TYPE;
 use flotilla_core::placement::{AddonSet, ClusterRow, PlacementIndex};
 use flotilla_core::render::{DesiredAddon, RenderError, render_for, render_template};
@@ -63,8 +64,8 @@ struct AddonEntry {
 pub struct ClusterEntry {
     /// Namespace of its KubeFedCluster.
     pub namespace: String,
-    /// Its labels, as on the KubeFedCluster.
-    pub labels: BTreeMap<String, String>,
+    /// Its labels, as on the KubeFedCluster (strings shared across the fleet).
+    pub labels: LabelSet,
     row: ClusterRow,
     placed: AddonSet,
     /// Health by the probes.
@@ -109,6 +110,8 @@ pub struct Fed {
     /// Bumped whenever any cluster's labels change or a cluster comes or goes: selection
     /// summaries computed at an older epoch are stale.
     labels_epoch: u64,
+    /// Shares the label strings of every cluster.
+    interner: Interner,
 }
 
 impl Fed {
@@ -190,7 +193,7 @@ impl Fed {
     fn rebuild_rows(&mut self) {
         let Some(ix) = &self.index else { return };
         for c in self.clusters.values_mut() {
-            c.row = ix.row_of(&c.labels);
+            c.row = ix.row(c.labels.iter());
         }
     }
 
@@ -238,7 +241,7 @@ impl Fed {
             .entry(name.to_owned())
             .or_insert_with(|| ClusterEntry {
                 namespace: namespace.to_owned(),
-                labels: BTreeMap::new(),
+                labels: LabelSet::default(),
                 row: row.clone(),
                 placed: AddonSet::default(),
                 health: Health::Unknown,
@@ -247,14 +250,15 @@ impl Fed {
                 unhealthy_since: None,
                 labels_generation: 0,
             });
-        if existed && c.labels == *labels && c.deleting == deleting {
+        let same = c.labels.same_as(labels);
+        if existed && same && c.deleting == deleting {
             return false;
         }
-        let relabelled = c.labels != *labels || !existed;
+        let relabelled = !same || !existed;
         if relabelled {
             c.labels_generation += 1;
+            c.labels = LabelSet::new(labels, &mut self.interner);
         }
-        c.labels = labels.clone();
         c.row = row;
         c.deleting = deleting;
         if relabelled {
