@@ -124,7 +124,14 @@ mod tests {
         for i in 0..3000 {
             let _ = interner.intern(&format!("cluster-id-{i}"));
         }
-        assert!(interner.len() < 2100, "unheld strings were swept: {}", interner.len());
-        assert!(Arc::ptr_eq(&a, &interner.intern("kommander.mesosphere.io/federate-kibana")));
+        assert!(
+            interner.len() < 2100,
+            "unheld strings were swept: {}",
+            interner.len()
+        );
+        assert!(Arc::ptr_eq(
+            &a,
+            &interner.intern("kommander.mesosphere.io/federate-kibana")
+        ));
     }
 }
