@@ -294,57 +294,57 @@ impl World {
                 }
             }
             let row = index.row_of(&view.labels);
-            let present: BTreeMap<_, _> = member
-                .snapshot()
-                .into_iter()
-                .filter(|a| a.labels.get(MANAGED_LABEL).map(String::as_str) == Some("true"))
-                .map(|a| (a.id.clone(), a))
-                .collect();
-            for (i, a) in catalog.addons().iter().enumerate() {
-                let placed = index.is_placed(&row, &view.name, i);
-                let m = match (placed, present.get(&a.id)) {
-                    (false, None) => continue,
-                    (false, Some(_)) => {
-                        bad.push(format!("{}: {} is present but not placed", view.name, a.id));
+            // Read in place, under the member's lock: the check copies nothing per pair.
+            member.with_addons(|present| {
+                for (i, a) in catalog.addons().iter().enumerate() {
+                    let placed = index.is_placed(&row, &view.name, i);
+                    let managed = present.get(&a.id).filter(|m| {
+                        m.labels.get(MANAGED_LABEL).map(String::as_str) == Some("true")
+                    });
+                    let m = match (placed, managed) {
+                        (false, None) => continue,
+                        (false, Some(_)) => {
+                            bad.push(format!("{}: {} is present but not placed", view.name, a.id));
+                            continue;
+                        }
+                        (true, None) => {
+                            bad.push(format!("{}: {} is placed but missing", view.name, a.id));
+                            continue;
+                        }
+                        (true, Some(m)) => m,
+                    };
+                    summary.placements += 1;
+                    let up_to_date = render_for(a, &view.name, &shared[i]).is_ok_and(|d| {
+                        *d.spec == *m.spec && d.labels == m.labels && d.annotations == m.annotations
+                    });
+                    if !up_to_date || m.deleting {
+                        bad.push(format!(
+                            "{}: {} does not hold the current template yet",
+                            view.name, a.id
+                        ));
                         continue;
                     }
-                    (true, None) => {
-                        bad.push(format!("{}: {} is placed but missing", view.name, a.id));
+                    let deployed = m.status.ready && m.status.stage == Some(Stage::Deployed);
+                    if deployed && m.status.observed_generation == Some(m.generation) {
+                        summary.ready += 1;
                         continue;
                     }
-                    (true, Some(m)) => m,
-                };
-                summary.placements += 1;
-                let up_to_date = render_for(a, &view.name, &shared[i]).is_ok_and(|d| {
-                    *d.spec == *m.spec && d.labels == m.labels && d.annotations == m.annotations
-                });
-                if !up_to_date || m.deleting {
-                    bad.push(format!(
-                        "{}: {} does not hold the current template yet",
-                        view.name, a.id
-                    ));
-                    continue;
+                    let blocked = explain_pair(&catalog, view, i).blocked;
+                    let held = matches!(m.status.stage, Some(Stage::Pending | Stage::Failed))
+                        && m.status.observed_generation == Some(m.generation);
+                    if !blocked.is_empty() && held {
+                        summary.blocked += 1;
+                    } else {
+                        bad.push(format!(
+                            "{}: {} is {} (ready {})",
+                            view.name,
+                            a.id,
+                            m.status.stage.map_or("new", Stage::as_str),
+                            m.status.ready
+                        ));
+                    }
                 }
-                let deployed = m.status.ready && m.status.stage == Some(Stage::Deployed);
-                if deployed && m.status.observed_generation == Some(m.generation) {
-                    summary.ready += 1;
-                    continue;
-                }
-                let blocked = explain_pair(&catalog, view, i).blocked;
-                let held = matches!(m.status.stage, Some(Stage::Pending | Stage::Failed))
-                    && m.status.observed_generation == Some(m.generation);
-                if !blocked.is_empty() && held {
-                    summary.blocked += 1;
-                } else {
-                    bad.push(format!(
-                        "{}: {} is {} (ready {})",
-                        view.name,
-                        a.id,
-                        m.status.stage.map_or("new", Stage::as_str),
-                        m.status.ready
-                    ));
-                }
-            }
+            });
         }
         summary.clusters = clusters;
         if bad.is_empty() {
