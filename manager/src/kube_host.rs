@@ -95,12 +95,9 @@ impl KubeHost {
             }
         }
         let catalog = Catalog::new(addons).map_err(|e| HostError::Invalid(e.to_string()))?;
-        let clusters = Api::<KubeFedCluster>::all(self.client.clone())
-            .list(&ListParams::default())
-            .await
-            .map_err(host_error)?;
-        let views = clusters
-            .items
+        let views = self
+            .list_clusters()
+            .await?
             .into_iter()
             .map(|c| ClusterView {
                 name: c.name_any(),
@@ -410,7 +407,7 @@ impl HostStore for KubeHost {
                 cluster_addon_key,
             ),
         };
-        // A second watch (the manager's status writer) leaves the first one's stores.
+        // Reads come from the first watch's stores; a later watch only adds events.
         let _ = self.stores.set(stores);
         rx
     }

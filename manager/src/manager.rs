@@ -98,6 +98,18 @@ struct FactsCache {
     derived_for: Option<(String, u64)>,
 }
 
+/// What a probe loop carries from one probe to the next.
+#[derive(Default)]
+struct ProbeState {
+    /// Consecutive probes that found the cluster healthy.
+    successes: u32,
+    /// Consecutive probes that did not.
+    failures: u32,
+    cache: FactsCache,
+    /// The status this loop last wrote (saves reading it back).
+    last_status: Option<KubeFedClusterStatus>,
+}
+
 /// Opens a client to the member a KubeFedCluster describes.
 pub trait Connector: Send + Sync + 'static {
     /// The member client type.
@@ -396,89 +408,93 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
     // -----------------------------------------------------------------------------------
 
     async fn probe_loop(self: Arc<Self>, namespace: String, name: String, member: Arc<C::Member>) {
-        let (mut successes, mut failures) = (0u32, 0u32);
         let mut relabel = self.relabel.subscribe();
-        let mut cache = FactsCache::default();
-        let mut last_status: Option<KubeFedClusterStatus> = None;
+        let mut p = ProbeState::default();
         loop {
             let span = info_span!("probe", cluster = %name);
-            // Boxed: the probe's await points are deep, and the loop spends its life asleep;
-            // a sleeping task of a 100,000-cluster fleet should not carry them.
+            // Boxed: a probe's await points are deep, and the loop spends its life asleep;
+            // the sleeping task of each of 100,000 clusters should not carry them.
             Box::pin(
-                async {
-                    let verdict =
-                        match tokio::time::timeout(self.config.probe_timeout, member.healthz())
-                            .await
-                        {
-                            Ok(Ok(body)) if body.trim().eq_ignore_ascii_case("ok") => Health::Ready,
-                            Ok(Ok(_)) => Health::NotReady,
-                            Ok(Err(_)) | Err(_) => Health::Offline,
-                        };
-                    let counter = match verdict {
-                        Health::Ready => &self.stats.probes_ok,
-                        Health::NotReady => &self.stats.probes_not_ok,
-                        _ => &self.stats.probes_offline,
-                    };
-                    counter.fetch_add(1, Ordering::Relaxed);
-                    if verdict == Health::Ready {
-                        successes += 1;
-                        failures = 0;
-                    } else {
-                        failures += 1;
-                        successes = 0;
-                    }
-                    let current = self
-                        .fed()
-                        .cluster(&name)
-                        .map_or(Health::Unknown, |c| c.health);
-                    let next = match verdict {
-                        Health::Ready
-                            if current == Health::Unknown
-                                || successes >= self.config.success_threshold =>
-                        {
-                            Health::Ready
-                        }
-                        Health::NotReady | Health::Offline
-                            if current == Health::Unknown
-                                || failures >= self.config.failure_threshold =>
-                        {
-                            verdict
-                        }
-                        _ => current,
-                    };
-                    if next == Health::Ready
-                        && let Err(e) = self
-                            .refresh_labels(&namespace, &name, &*member, &mut cache)
-                            .await
-                    {
-                        debug!(error = %e, "reading facts failed");
-                    }
-                    match self
-                        .write_conditions(&namespace, &name, next, &cache, last_status.as_ref())
-                        .await
-                    {
-                        Ok(s) => last_status = s.or(last_status.take()),
-                        Err(e) => debug!(error = %e, "writing cluster status failed"),
-                    }
-                    let (changed, deleting) = {
-                        let mut fed = self.fed();
-                        let changed = fed.set_health(&name, next, Instant::now());
-                        (changed, fed.cluster(&name).is_some_and(|c| c.deleting))
-                    };
-                    if changed {
-                        info!(health = ?next, "cluster health changed");
-                    }
-                    if changed || deleting {
-                        self.queue.add(&name);
-                    }
-                }
-                .instrument(span),
+                self.probe_once(&namespace, &name, &*member, &mut p)
+                    .instrument(span),
             )
             .await;
             tokio::select! {
                 () = tokio::time::sleep(self.config.probe_period) => {}
                 r = relabel.changed() => if r.is_err() { return },
             }
+        }
+    }
+
+    /// One probe: health with KubeFed's thresholds, the facts and labels while Ready, the
+    /// conditions, and a sync when the health changed.
+    async fn probe_once(
+        self: &Arc<Self>,
+        namespace: &str,
+        name: &str,
+        member: &C::Member,
+        p: &mut ProbeState,
+    ) {
+        let verdict = match tokio::time::timeout(self.config.probe_timeout, member.healthz()).await
+        {
+            Ok(Ok(body)) if body.trim().eq_ignore_ascii_case("ok") => Health::Ready,
+            Ok(Ok(_)) => Health::NotReady,
+            Ok(Err(_)) | Err(_) => Health::Offline,
+        };
+        let counter = match verdict {
+            Health::Ready => &self.stats.probes_ok,
+            Health::NotReady => &self.stats.probes_not_ok,
+            _ => &self.stats.probes_offline,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        if verdict == Health::Ready {
+            p.successes += 1;
+            p.failures = 0;
+        } else {
+            p.failures += 1;
+            p.successes = 0;
+        }
+        let current = self
+            .fed()
+            .cluster(name)
+            .map_or(Health::Unknown, |c| c.health);
+        let next = match verdict {
+            Health::Ready
+                if current == Health::Unknown || p.successes >= self.config.success_threshold =>
+            {
+                Health::Ready
+            }
+            Health::NotReady | Health::Offline
+                if current == Health::Unknown || p.failures >= self.config.failure_threshold =>
+            {
+                verdict
+            }
+            _ => current,
+        };
+        if next == Health::Ready
+            && let Err(e) = self
+                .refresh_labels(namespace, name, member, &mut p.cache)
+                .await
+        {
+            debug!(error = %e, "reading facts failed");
+        }
+        match self
+            .write_conditions(namespace, name, next, &p.cache, p.last_status.as_ref())
+            .await
+        {
+            Ok(s) => p.last_status = s.or(p.last_status.take()),
+            Err(e) => debug!(error = %e, "writing cluster status failed"),
+        }
+        let (changed, deleting) = {
+            let mut fed = self.fed();
+            let changed = fed.set_health(name, next, Instant::now());
+            (changed, fed.cluster(name).is_some_and(|c| c.deleting))
+        };
+        if changed {
+            info!(health = ?next, "cluster health changed");
+        }
+        if changed || deleting {
+            self.queue.add(name);
         }
     }
 

@@ -200,12 +200,6 @@ impl World {
         self.manager.as_ref()
     }
 
-    /// The catalog as the host holds it now (invalid objects left out) and the attached
-    /// clusters as explain sees them (host labels, member version).
-    pub fn snapshot(&self) -> (Catalog, Vec<ClusterView>) {
-        (self.catalog(), self.views().map(|(_, v)| v).collect())
-    }
-
     /// The catalog as the host holds it now (invalid objects left out).
     pub fn catalog(&self) -> Catalog {
         let objects: Vec<CatalogObject> = {
