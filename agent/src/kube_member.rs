@@ -255,7 +255,7 @@ fn member_addon(
         annotations: Arc::new(meta.annotations.clone().unwrap_or_default()),
         spec: Arc::new(spec),
         status: status.unwrap_or_default(),
-        finalizers: meta.finalizers.clone().unwrap_or_default(),
+        finalizers: meta.finalizers.clone().unwrap_or_default().into(),
         deleting: meta.deletion_timestamp.is_some(),
     }
 }

@@ -35,8 +35,8 @@ pub struct MemberAddon {
     pub spec: Arc<AddonSpec>,
     /// What the agent reported.
     pub status: AddonStatus,
-    /// Finalizers still holding the object.
-    pub finalizers: Vec<String>,
+    /// Finalizers still holding the object (shared: nearly every object holds the same one).
+    pub finalizers: Arc<[String]>,
     /// Deletion was requested; the object stays until its finalizers are gone.
     pub deleting: bool,
 }
@@ -133,11 +133,19 @@ pub trait MemberCluster: Send + Sync + 'static {
 
 /// A short key for a manifest: `kind/namespace/name`.
 pub fn manifest_key(m: &Value) -> String {
-    let s = |p: &str| m.pointer(p).and_then(Value::as_str).unwrap_or("");
-    format!(
-        "{}/{}/{}",
-        s("/kind"),
-        s("/metadata/namespace"),
-        s("/metadata/name")
+    let (kind, namespace, name) = manifest_identity(m);
+    format!("{kind}/{namespace}/{name}")
+}
+
+/// A manifest's kind, namespace and name (empty when absent), read in place.
+pub fn manifest_identity(m: &Value) -> (&str, &str, &str) {
+    fn s(v: Option<&Value>) -> &str {
+        v.and_then(Value::as_str).unwrap_or("")
+    }
+    let meta = m.get("metadata");
+    (
+        s(m.get("kind")),
+        s(meta.and_then(|md| md.get("namespace"))),
+        s(meta.and_then(|md| md.get("name"))),
     )
 }

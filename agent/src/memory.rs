@@ -9,22 +9,30 @@
 //! and a failure share, drawn from the member's own seeded RNG so runs replay exactly.
 //!
 //! Writes are counted per actor (manager vs agent) for the simulator's report.
+//!
+//! A simulator holds 100,000 of these in one process, so each is kept small: node labels
+//! are interned in one table all members share, the behavior is shared, and the RNG is a
+//! small one (jitter and fault draws need no cryptographic strength).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::Duration;
 
 use flotilla_core::catalog::AddonId;
+use flotilla_core::label_set::{Interner, LabelSet};
 use flotilla_core::render::DesiredAddon;
 use flotilla_core::types::{AddonStatus, with_finalizer};
-use rand::rngs::StdRng;
+use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::member::{MemberAddon, MemberCluster, MemberError, Readiness, manifest_key};
+use crate::member::{
+    MemberAddon, MemberCluster, MemberError, Readiness, UNINSTALL_FINALIZER, manifest_identity,
+    manifest_key,
+};
 
 /// How long an applied object of one kind takes to become ready, and how often it fails.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -110,37 +118,78 @@ impl WriteCounts {
     }
 }
 
+/// An applied manifest, as the member remembers it: hashes of its owner, identity
+/// (`manifest_key`) and content, and when it settles. A fleet of simulated members holds
+/// millions of these, so they are small and kept in a plain list per member.
 #[derive(Debug)]
-struct ManifestState {
+struct Manifest {
+    owner: u64,
+    key: u64,
     content: u64,
     settles_at: Instant,
     fails: bool,
 }
 
+/// The finalizer list nearly every Addon holds, shared by all of them.
+static ONLY_UNINSTALL: LazyLock<Arc<[String]>> =
+    LazyLock::new(|| Arc::new([UNINSTALL_FINALIZER.to_owned()]));
+
+/// The strings of every simulated member's node labels (`kubernetes.io/os`, zone and
+/// instance-type values are the same across a fleet).
+static NODE_STRINGS: LazyLock<Mutex<Interner>> = LazyLock::new(Mutex::default);
+
+fn intern_nodes(nodes: &[BTreeMap<String, String>]) -> Box<[LabelSet]> {
+    let mut strings = NODE_STRINGS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    nodes
+        .iter()
+        .map(|n| LabelSet::new(n, &mut strings))
+        .collect()
+}
+
 #[derive(Debug)]
 struct Inner {
     git_version: String,
-    nodes: Vec<BTreeMap<String, String>>,
+    nodes: Box<[LabelSet]>,
     reachable: bool,
     healthy: bool,
-    behavior: Behavior,
-    rng: StdRng,
+    behavior: Arc<Behavior>,
+    rng: SmallRng,
     addons: BTreeMap<AddonId, MemberAddon>,
-    /// Applied manifests by owner and a hash of their identity (`manifest_key`): a fleet
-    /// of simulated members holds millions.
-    manifests: BTreeMap<(AddonId, u64), ManifestState>,
+    manifests: Vec<Manifest>,
     timing: Timing,
 }
 
 /// When objects were applied and became ready, for latency figures.
 #[derive(Debug, Default)]
 struct Timing {
-    /// When each addon's current generation was written.
-    applied_at: BTreeMap<AddonId, Instant>,
-    /// When each addon first became deployed and ready (any generation).
-    first_ready: BTreeMap<AddonId, Instant>,
+    by_addon: BTreeMap<AddonId, AddonTiming>,
     /// Applied → deployed and ready, once per generation.
     latencies: Vec<Duration>,
+}
+
+#[derive(Debug, Default)]
+struct AddonTiming {
+    /// When the addon's current generation was written, until it is ready.
+    applied_at: Option<Instant>,
+    /// When the addon first became deployed and ready (any generation).
+    first_ready: Option<Instant>,
+}
+
+impl Timing {
+    fn applied(&mut self, id: &AddonId) {
+        self.by_addon.entry(id.clone()).or_default().applied_at = Some(Instant::now());
+    }
+
+    fn ready(&mut self, id: &AddonId) {
+        let now = Instant::now();
+        let t = self.by_addon.entry(id.clone()).or_default();
+        if let Some(at) = t.applied_at.take() {
+            self.latencies.push(now - at);
+        }
+        t.first_ready.get_or_insert(now);
+    }
 }
 
 /// A simulated member cluster.
@@ -159,20 +208,20 @@ impl MemoryMember {
         name: impl Into<String>,
         git_version: impl Into<String>,
         nodes: Vec<BTreeMap<String, String>>,
-        behavior: Behavior,
+        behavior: impl Into<Arc<Behavior>>,
         seed: u64,
     ) -> Arc<Self> {
         Arc::new(Self {
             name: name.into(),
             inner: Mutex::new(Inner {
                 git_version: git_version.into(),
-                nodes,
+                nodes: intern_nodes(&nodes),
                 reachable: true,
                 healthy: true,
-                behavior,
-                rng: StdRng::seed_from_u64(seed),
+                behavior: behavior.into(),
+                rng: SmallRng::seed_from_u64(seed),
                 addons: BTreeMap::new(),
-                manifests: BTreeMap::new(),
+                manifests: Vec::new(),
                 timing: Timing::default(),
             }),
             changes: watch::channel(0).0,
@@ -213,12 +262,13 @@ impl MemoryMember {
 
     /// Replaces the node list.
     pub fn set_nodes(&self, nodes: Vec<BTreeMap<String, String>>) {
+        let nodes = intern_nodes(&nodes);
         self.lock().nodes = nodes;
     }
 
     /// Replaces the fault and stage behavior.
-    pub fn set_behavior(&self, behavior: Behavior) {
-        self.lock().behavior = behavior;
+    pub fn set_behavior(&self, behavior: impl Into<Arc<Behavior>>) {
+        self.lock().behavior = behavior.into();
     }
 
     /// A copy of every addon object (for invariants and reports; not an API call).
@@ -238,7 +288,12 @@ impl MemoryMember {
 
     /// When each addon first became deployed and ready.
     pub fn first_ready(&self) -> BTreeMap<AddonId, Instant> {
-        self.lock().timing.first_ready.clone()
+        let g = self.lock();
+        g.timing
+            .by_addon
+            .iter()
+            .filter_map(|(id, t)| Some((id.clone(), t.first_ready?)))
+            .collect()
     }
 
     /// Calls `f` with every addon object, without copying them (not an API call).
@@ -248,7 +303,7 @@ impl MemoryMember {
 
     /// The member's node labels now (not an API call).
     pub fn nodes_now(&self) -> Vec<BTreeMap<String, String>> {
-        self.lock().nodes.clone()
+        self.lock().nodes.iter().map(LabelSet::to_map).collect()
     }
 
     /// How many manifests are applied in the member (not an API call).
@@ -332,7 +387,7 @@ impl MemberCluster for MemoryMember {
 
     async fn nodes(&self) -> Result<Vec<BTreeMap<String, String>>, MemberError> {
         self.call(false).await?;
-        Ok(self.lock().nodes.clone())
+        Ok(self.nodes_now())
     }
 
     async fn list_addons(&self) -> Result<Vec<MemberAddon>, MemberError> {
@@ -354,9 +409,7 @@ impl MemberCluster for MemoryMember {
                 if a.spec != desired.spec {
                     a.generation += 1;
                     a.spec = desired.spec.clone();
-                    g.timing
-                        .applied_at
-                        .insert(desired.id.clone(), Instant::now());
+                    g.timing.applied(&desired.id);
                 }
                 if let Some(a) = g.addons.get_mut(&desired.id) {
                     a.labels = desired.labels.clone();
@@ -364,9 +417,7 @@ impl MemberCluster for MemoryMember {
                 }
             }
             None => {
-                g.timing
-                    .applied_at
-                    .insert(desired.id.clone(), Instant::now());
+                g.timing.applied(&desired.id);
                 g.addons.insert(
                     desired.id.clone(),
                     MemberAddon {
@@ -376,7 +427,7 @@ impl MemberCluster for MemoryMember {
                         annotations: desired.annotations.clone(),
                         spec: desired.spec.clone(),
                         status: AddonStatus::default(),
-                        finalizers: Vec::new(),
+                        finalizers: Arc::new([]),
                         deleting: false,
                     },
                 );
@@ -411,7 +462,12 @@ impl MemberCluster for MemoryMember {
         let Some(a) = g.addons.get_mut(id) else {
             return Err(MemberError::NotFound);
         };
-        a.finalizers = with_finalizer(&a.finalizers, crate::member::UNINSTALL_FINALIZER, present);
+        let next = with_finalizer(&a.finalizers, UNINSTALL_FINALIZER, present);
+        a.finalizers = if next[..] == ONLY_UNINSTALL[..] {
+            ONLY_UNINSTALL.clone()
+        } else {
+            next.into()
+        };
         if a.deleting && a.finalizers.is_empty() {
             g.addons.remove(id);
         }
@@ -431,11 +487,7 @@ impl MemberCluster for MemoryMember {
         let now_ready = status.ready && status.observed_generation == Some(a.generation);
         a.status = status.clone();
         if now_ready && !was_ready {
-            let now = Instant::now();
-            if let Some(at) = g.timing.applied_at.remove(id) {
-                g.timing.latencies.push(now - at);
-            }
-            g.timing.first_ready.entry(id.clone()).or_insert(now);
+            g.timing.ready(id);
         }
         drop(g);
         self.writes.agent_status.fetch_add(1, Ordering::Relaxed);
@@ -445,13 +497,15 @@ impl MemberCluster for MemoryMember {
 
     async fn apply_manifest(&self, owner: &AddonId, manifest: &Value) -> Result<(), MemberError> {
         self.call(true).await?;
-        let mut g = self.lock();
-        let key = (owner.clone(), hash(&manifest_key(manifest)));
+        let (owner, key) = (id_hash(owner), key_hash(manifest));
         let content = content_hash(manifest);
-        let unchanged = g
+        let mut g = self.lock();
+        let at = g
             .manifests
-            .get(&key)
-            .is_some_and(|m| m.content == content && !m.fails);
+            .iter()
+            .position(|m| m.owner == owner && m.key == key);
+        let unchanged =
+            at.is_some_and(|i| g.manifests[i].content == content && !g.manifests[i].fails);
         if !unchanged {
             let kind = manifest.get("kind").and_then(Value::as_str).unwrap_or("");
             let stage = g
@@ -466,12 +520,17 @@ impl MemberCluster for MemoryMember {
                 stage.jitter.mul_f64(g.rng.random::<f64>())
             };
             let fails = stage.fail_share > 0.0 && g.rng.random_bool(stage.fail_share.min(1.0));
-            let state = ManifestState {
+            let m = Manifest {
+                owner,
+                key,
                 content,
                 settles_at: Instant::now() + stage.delay + jitter,
                 fails,
             };
-            g.manifests.insert(key, state);
+            match at {
+                Some(i) => g.manifests[i] = m,
+                None => g.manifests.push(m),
+            }
         }
         drop(g);
         self.writes.agent_manifests.fetch_add(1, Ordering::Relaxed);
@@ -482,7 +541,8 @@ impl MemberCluster for MemoryMember {
         self.call(true).await?;
         let mut g = self.lock();
         let before = g.manifests.len();
-        g.manifests.retain(|(o, _), _| o != owner);
+        let owner = id_hash(owner);
+        g.manifests.retain(|m| m.owner != owner);
         let removed = (before - g.manifests.len()) as u64;
         drop(g);
         self.writes
@@ -493,10 +553,12 @@ impl MemberCluster for MemoryMember {
 
     async fn readiness(&self, owner: &AddonId, manifest: &Value) -> Result<Readiness, MemberError> {
         self.call(false).await?;
+        let (owner, key) = (id_hash(owner), key_hash(manifest));
         let g = self.lock();
         let Some(m) = g
             .manifests
-            .get(&(owner.clone(), hash(&manifest_key(manifest))))
+            .iter()
+            .find(|m| m.owner == owner && m.key == key)
         else {
             return Ok(Readiness::Pending { retry_after: None });
         };
@@ -523,6 +585,22 @@ impl MemberCluster for MemoryMember {
 /// A stable hash of a manifest's content (the member remembers this, not the content).
 fn content_hash(v: &Value) -> u64 {
     hash(&v.to_string())
+}
+
+/// A hash of a manifest's identity (what `manifest_key` spells out), the same in every run.
+fn key_hash(m: &Value) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    manifest_identity(m).hash(&mut h);
+    h.finish()
+}
+
+/// A hash of an addon's identity, the same in every run.
+fn id_hash(id: &AddonId) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut h);
+    h.finish()
 }
 
 /// A hash that is the same in every run (`DefaultHasher::new` has fixed keys).

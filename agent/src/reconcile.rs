@@ -23,7 +23,7 @@ use flotilla_core::field::FieldPath;
 use flotilla_core::selector::LabelSelector;
 use flotilla_core::types::{AddonStatus, REVISION_ANNOTATION, Stage};
 use flotilla_core::version::{KubeVersion, VersionBound};
-use rand::rngs::StdRng;
+use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 use tracing::{Instrument, debug, info_span, warn};
@@ -63,7 +63,7 @@ pub struct Agent<M> {
     member: Arc<M>,
     config: AgentConfig,
     retries: HashMap<AddonId, Retry>,
-    rng: StdRng,
+    rng: SmallRng,
 }
 
 impl<M: MemberCluster> Agent<M> {
@@ -74,7 +74,7 @@ impl<M: MemberCluster> Agent<M> {
             member,
             config,
             retries: HashMap::new(),
-            rng: StdRng::seed_from_u64(seed),
+            rng: SmallRng::seed_from_u64(seed),
         }
     }
 

@@ -91,7 +91,7 @@ async fn deploys_then_reports_ready() {
         Some("1"),
         "no annotation: the generation"
     );
-    assert_eq!(a.finalizers, [crate::member::UNINSTALL_FINALIZER]);
+    assert_eq!(*a.finalizers, [crate::member::UNINSTALL_FINALIZER]);
 }
 
 #[tokio::test(start_paused = true)]

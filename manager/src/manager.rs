@@ -644,10 +644,14 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
         cache: &FactsCache,
         last: Option<&KubeFedClusterStatus>,
     ) -> Result<Option<KubeFedClusterStatus>, HostError> {
+        let fetched;
         let old = match last {
-            Some(s) => s.clone(),
+            Some(s) => s,
             None => match self.host.get_cluster(namespace, name).await? {
-                Some(c) => c.status.unwrap_or_default(),
+                Some(c) => {
+                    fetched = c.status.unwrap_or_default();
+                    &fetched
+                }
                 None => return Ok(None),
             },
         };

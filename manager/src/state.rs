@@ -427,36 +427,49 @@ impl Fed {
             }
         };
         let (at, generation) = (e.position?, e.generation);
-        let mut entries = Vec::new();
+        // Every selected cluster is counted, but at most STATUS_CLUSTER_LIMIT are listed:
+        // all of them when they fit, else the ones that are not fine. Only those listed are
+        // copied (this runs over the whole fleet whenever a pair of the addon changes).
+        let (mut listed, mut not_fine) = (Vec::new(), Vec::new());
         let (mut selected, mut ready, mut problems) = (0usize, 0usize, 0usize);
         for (name, c) in &self.clusters {
             if !c.placed.contains(at) {
                 continue;
             }
             selected += 1;
-            let p = c.pairs.get(id).cloned().unwrap_or(PairState {
-                reason: Some("Pending".into()),
-                ..Default::default()
-            });
-            if p.ready {
-                ready += 1;
+            let p = c.pairs.get(id);
+            let is_ready = p.is_some_and(|p| p.ready);
+            let has_reason = p.is_none_or(|p| p.reason.is_some());
+            ready += usize::from(is_ready);
+            problems += usize::from(has_reason);
+            if listed.len() <= STATUS_CLUSTER_LIMIT {
+                listed.push((name, p));
             }
-            if p.reason.is_some() {
-                problems += 1;
+            if (!is_ready || has_reason) && not_fine.len() < STATUS_CLUSTER_LIMIT {
+                not_fine.push((name, p));
             }
-            entries.push(ClusterPropagation {
-                name: name.clone(),
-                status: p.reason,
-                ready: p.ready,
-                stage: p.stage,
-                revision: p.revision,
-                message: p.message,
-            });
         }
-        if entries.len() > STATUS_CLUSTER_LIMIT {
-            entries.retain(|e| !e.ready || e.status.is_some());
-            entries.truncate(STATUS_CLUSTER_LIMIT);
+        if listed.len() > STATUS_CLUSTER_LIMIT {
+            listed = not_fine;
         }
+        let entries: Vec<ClusterPropagation> = listed
+            .into_iter()
+            .map(|(name, p)| match p {
+                Some(p) => ClusterPropagation {
+                    name: name.clone(),
+                    status: p.reason.clone(),
+                    ready: p.ready,
+                    stage: p.stage,
+                    revision: p.revision.clone(),
+                    message: p.message.clone(),
+                },
+                None => ClusterPropagation {
+                    name: name.clone(),
+                    status: Some("Pending".into()),
+                    ..Default::default()
+                },
+            })
+            .collect();
         let cached = e
             .summary
             .as_ref()
@@ -610,5 +623,58 @@ mod tests {
         assert_eq!(f.take_dirty(), [prod.id()], "prod was never on b");
         let s = f.addon_status(&prod.id()).expect("status");
         assert_eq!(s.selection.as_deref(), Some("1/1 clusters selected"));
+    }
+
+    /// A status lists every selected cluster while they fit, else only those not fine,
+    /// and counts them all either way.
+    #[test]
+    fn status_lists_clusters_up_to_the_limit() {
+        let everywhere = obj("all", serde_json::json!({}), 1);
+        let ready = PairState {
+            ready: true,
+            stage: Some(Stage::Deployed),
+            ..Default::default()
+        };
+        let status_with = |n: usize| {
+            let mut f = Fed::default();
+            for i in 0..n {
+                f.upsert_cluster(&format!("c{i:04}"), "kommander", &labels(&[]), false);
+            }
+            f.upsert_addon(&everywhere);
+            // All ready but three: one failing, one not ready yet, one never synced.
+            for i in 0..n - 1 {
+                let p = match i {
+                    7 => PairState {
+                        reason: Some("CreationFailed".into()),
+                        ..Default::default()
+                    },
+                    42 => PairState::default(),
+                    _ => ready.clone(),
+                };
+                f.record(&format!("c{i:04}"), BTreeMap::from([(everywhere.id(), p)]));
+            }
+            f.addon_status(&everywhere.id()).expect("status")
+        };
+        let small = status_with(STATUS_CLUSTER_LIMIT);
+        assert_eq!(small.clusters.len(), STATUS_CLUSTER_LIMIT, "all fit");
+        assert_eq!(small.clusters[7].status.as_deref(), Some("CreationFailed"));
+        let large = status_with(STATUS_CLUSTER_LIMIT * 3);
+        let listed: Vec<(&str, Option<&str>)> = large
+            .clusters
+            .iter()
+            .map(|c| (c.name.as_str(), c.status.as_deref()))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("c0007", Some("CreationFailed")),
+                ("c0042", None),
+                ("c0299", Some("Pending"))
+            ]
+        );
+        assert_eq!(
+            large.selection.as_deref(),
+            Some("300/300 clusters selected")
+        );
     }
 }

@@ -16,14 +16,17 @@
 //! 4. once every fault has healed, the fleet converges within the deadline.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use flotilla_agent::memory::Behavior;
 use flotilla_agent::reconcile::AgentConfig;
 use flotilla_core::catalog::{AddonId, CatalogAddon, CatalogObject};
 use flotilla_core::fleet::{Fleet, FleetCluster};
 use flotilla_core::labels::CLUSTER_TYPE;
 use flotilla_core::placement::PlacementIndex;
+use flotilla_core::selector::Labels;
 use flotilla_core::types::{MANAGED_LABEL, REVISION_ANNOTATION};
 use flotilla_manager::manager::ManagerConfig;
 use rand::rngs::StdRng;
@@ -229,6 +232,8 @@ struct Driver {
     grace: Duration,
     violations: Vec<Violation>,
     scenario: Scenario,
+    /// Every member's behavior, shared.
+    behavior: Arc<Behavior>,
 }
 
 enum Heal {
@@ -263,8 +268,7 @@ impl Driver {
     }
 
     fn attach(&mut self, c: &FleetCluster) {
-        let behavior = self.scenario.behavior();
-        self.world.add_member(c, behavior);
+        self.world.add_member(c, self.behavior.clone());
         if let Err(e) = self.world.attach(c) {
             tracing::warn!(cluster = %c.name, error = %e, "attach failed");
         }
@@ -445,51 +449,55 @@ impl Driver {
         let index = PlacementIndex::new(&catalog);
         let now = Instant::now();
         let mut seen = BTreeSet::new();
-        for (_, view) in self.world.views() {
-            let view = &view;
-            let Some(member) = self.world.registry.get(&view.name) else {
+        // Runs over the whole fleet every half grace period: reads labels and addons in
+        // place and copies only what it finds out of place.
+        for (namespace, name) in self.world.host.cluster_keys() {
+            let Some(member) = self.world.registry.get(&name) else {
                 continue;
             };
-            let row = index.row_of(&view.labels);
-            let present: Vec<AddonId> = member.with_addons(|addons| {
+            let Some((row, cluster_type)) =
+                self.world
+                    .host
+                    .with_live_cluster_labels(&namespace, &name, |l| {
+                        (index.row(l.iter()), l.get(CLUSTER_TYPE).map(str::to_owned))
+                    })
+            else {
+                continue;
+            };
+            let misplaced: Vec<usize> = member.with_addons(|addons| {
                 addons
                     .values()
                     .filter(|a| {
                         !a.deleting
                             && a.labels.get(MANAGED_LABEL).map(String::as_str) == Some("true")
                     })
-                    .map(|a| a.id.clone())
+                    .filter_map(|a| catalog.addons().iter().position(|c| c.id == a.id))
+                    .filter(|&i| !index.is_placed(&row, &name, i))
                     .collect()
             });
-            for id in present {
-                let Some(i) = catalog.addons().iter().position(|a| a.id == id) else {
-                    continue;
-                };
-                if index.is_placed(&row, &view.name, i) {
-                    continue;
-                }
+            for i in misplaced {
                 let a: &CatalogAddon = &catalog.addons()[i];
-                let type_excluded =
-                    a_type_excludes(a, view.labels.get(CLUSTER_TYPE).map(String::as_str));
-                let key = (view.name.clone(), id.clone());
+                let id = a.id.clone();
+                let type_excluded = a_type_excludes(a, cluster_type.as_deref());
+                let key = (name.clone(), id.clone());
                 seen.insert(key.clone());
                 let since = *self.suspects.entry(key).or_insert(now);
                 if type_excluded || now - since > self.grace {
                     let detail = if type_excluded {
                         format!(
                             "{id} reached cluster {} whose cluster-type excludes it",
-                            view.name
+                            name
                         )
                     } else {
                         format!(
                             "{id} stayed on cluster {} for {:?} after its placement excluded it",
-                            view.name,
+                            name,
                             now - since
                         )
                     };
                     let v = Violation {
                         invariant: "placement-excludes",
-                        cluster: Some(view.name.clone()),
+                        cluster: Some(name.clone()),
                         addon: Some(id.to_string()),
                         at_ms: self.now_ms(),
                         detail,
@@ -608,6 +616,7 @@ pub async fn simulate(
         grace,
         violations: Vec::new(),
         scenario: scenario.clone(),
+        behavior: Arc::new(scenario.behavior()),
     };
     for c in &fleet.clusters {
         d.attach(c);

@@ -106,7 +106,11 @@ impl World {
     }
 
     /// Creates a simulated member for `cluster` (its facts) and starts its agent.
-    pub fn add_member(&mut self, cluster: &FleetCluster, behavior: Behavior) -> Arc<MemoryMember> {
+    pub fn add_member(
+        &mut self,
+        cluster: &FleetCluster,
+        behavior: impl Into<Arc<Behavior>>,
+    ) -> Arc<MemoryMember> {
         self.seeds += 1;
         let nodes = cluster.nodes.iter().map(|n| n.labels.clone()).collect();
         let m = MemoryMember::new(
@@ -220,15 +224,11 @@ impl World {
             .cluster_keys()
             .into_iter()
             .filter_map(move |(namespace, name)| {
-                let c = self.host.cluster(&namespace, &name)?;
-                if c.metadata.deletion_timestamp.is_some() {
-                    return None;
-                }
+                let labels = self.host.live_cluster_labels(&namespace, &name)?;
                 let version = self
                     .registry
                     .get(&name)
                     .and_then(|m| m.version_now().parse().ok());
-                let labels = c.metadata.labels.unwrap_or_default();
                 Some((
                     namespace,
                     ClusterView {
@@ -259,6 +259,11 @@ impl World {
         let mut summary = Summary::default();
         let mut clusters = 0;
         for (namespace, view) in self.views() {
+            // Only `limit` reasons are reported: a fleet far from converged is judged
+            // without reading the rest of it.
+            if bad.len() >= limit {
+                break;
+            }
             clusters += 1;
             let view = &view;
             let Some(member) = self.registry.get(&view.name) else {
