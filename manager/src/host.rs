@@ -366,7 +366,8 @@ impl MemoryHost {
             .map(StoredCluster::to_object)
     }
 
-    /// Calls `f` with one cluster's labels in place, unless it is being deleted.
+    /// Calls `f` with one cluster's labels in place, unless it is being deleted (for checks
+    /// that read every cluster of a large fleet: nothing else is copied).
     pub fn with_live_cluster_labels<R>(
         &self,
         namespace: &str,
@@ -379,20 +380,6 @@ impl MemoryHost {
             return None;
         }
         Some(f(c.labels.as_ref().unwrap_or(&LabelSet::default())))
-    }
-
-    /// One cluster's labels, unless it is being deleted (for checks that read every
-    /// cluster of a large fleet: copies nothing else).
-    pub fn live_cluster_labels(
-        &self,
-        namespace: &str,
-        name: &str,
-    ) -> Option<BTreeMap<String, String>> {
-        self.lock()
-            .clusters
-            .get(&(namespace.to_owned(), name.to_owned()))
-            .filter(|c| c.object.metadata.deletion_timestamp.is_none())
-            .map(StoredCluster::labels)
     }
 
     /// How many clusters the host holds.

@@ -5,6 +5,9 @@
 //! the set of positions placed on it. A change to one cluster re-places that cluster; a
 //! change to one addon re-evaluates that addon's column. Only when an addon brings label
 //! keys or values the index has never seen are rows rebuilt (a cluster may carry them).
+//! Each addon's standing across the fleet (how many clusters selected, ready, with a
+//! problem, and which are not fine) is a [`Tally`] kept up to date wherever a placement or a
+//! pair changes, so a Federated* status costs what it lists, not the size of the fleet.
 //! No I/O: the runtime ([`crate::manager`]) asks this state what to do and reports back.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -49,6 +52,74 @@ pub struct PairState {
     pub revision: Option<String>,
     /// Message from the agent or the manager.
     pub message: Option<String>,
+}
+
+/// One addon position's standing across the fleet. Every change to a cluster's placement or
+/// pairs takes the cluster's old contribution out and puts the new one in.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Tally {
+    selected: usize,
+    ready: usize,
+    /// Selected clusters with a reason (a failure, or no pair yet: pending).
+    problems: usize,
+    /// Selected clusters not ready or with a reason, in name order: listed first.
+    not_fine: BTreeSet<Arc<str>>,
+    /// Every selected cluster, while there are few enough to list them all; dropped beyond
+    /// twice the limit and rebuilt when the selection falls back under it.
+    few: Option<BTreeSet<Arc<str>>>,
+}
+
+/// How one pair stands: (ready, has a reason). No pair yet is pending.
+fn standing(c: &ClusterEntry, id: &AddonId) -> (bool, bool) {
+    let p = c.pairs.get(id);
+    (
+        p.is_some_and(|p| p.ready),
+        p.is_none_or(|p| p.reason.is_some()),
+    )
+}
+
+impl Tally {
+    /// Adds (`add`) or takes out a selected cluster's contribution.
+    fn count(&mut self, name: &Arc<str>, (ready, has_reason): (bool, bool), add: bool) {
+        let step = |n: &mut usize, on: bool| {
+            if on {
+                *n = if add { *n + 1 } else { n.saturating_sub(1) };
+            }
+        };
+        step(&mut self.selected, true);
+        step(&mut self.ready, ready);
+        step(&mut self.problems, has_reason);
+        let set = |s: &mut BTreeSet<Arc<str>>| {
+            if add {
+                s.insert(name.clone());
+            } else {
+                s.remove(name);
+            }
+        };
+        if !ready || has_reason {
+            set(&mut self.not_fine);
+        }
+        if self.selected > 2 * STATUS_CLUSTER_LIMIT {
+            self.few = None;
+        } else if let Some(few) = &mut self.few {
+            set(few);
+        }
+    }
+}
+
+/// Takes a cluster's contribution to the tally of position `at` out (`add` false) or puts
+/// it in; positions without a valid addon are not tallied.
+fn tally(
+    tallies: &mut [Tally],
+    positions: &[Option<AddonId>],
+    name: &Arc<str>,
+    c: &ClusterEntry,
+    at: usize,
+    add: bool,
+) {
+    if let (Some(t), Some(Some(id))) = (tallies.get_mut(at), positions.get(at)) {
+        t.count(name, standing(c, id), add);
+    }
 }
 
 struct AddonEntry {
@@ -105,7 +176,9 @@ pub struct Fed {
     addons: BTreeMap<AddonId, AddonEntry>,
     positions: Vec<Option<AddonId>>,
     index: Option<PlacementIndex>,
-    clusters: BTreeMap<String, ClusterEntry>,
+    clusters: BTreeMap<Arc<str>, ClusterEntry>,
+    /// Per position: the addon's standing across the fleet.
+    tallies: Vec<Tally>,
     dirty: BTreeSet<AddonId>,
     /// Bumped whenever any cluster's labels change or a cluster comes or goes: selection
     /// summaries computed at an older epoch are stale.
@@ -140,13 +213,16 @@ impl Fed {
         let compiled = CatalogAddon::compile(obj)
             .map(Arc::new)
             .map_err(|e| e.to_string());
-        let position = self.addons.get(&id).and_then(|e| e.position).or_else(|| {
+        // An invalid generation gives its position up (another addon may take it).
+        let old_position = self.addons.get(&id).and_then(|e| e.position);
+        let position = old_position.filter(|_| compiled.is_ok()).or_else(|| {
             compiled.is_ok().then(|| {
                 self.positions
                     .iter()
                     .position(Option::is_none)
                     .unwrap_or_else(|| {
                         self.positions.push(None);
+                        self.tallies.push(Tally::default());
                         self.positions.len() - 1
                     })
             })
@@ -162,9 +238,12 @@ impl Fed {
         self.addons.insert(id.clone(), entry);
         self.dirty.insert(id.clone());
         let Some(at) = position else {
-            return Vec::new();
+            return match old_position {
+                Some(at) => self.free_position(at),
+                None => Vec::new(),
+            };
         };
-        self.positions[at] = compiled.is_ok().then(|| id.clone());
+        self.positions[at] = Some(id.clone());
         let stale_rows = {
             let a = compiled.as_ref().ok().map(Arc::as_ref);
             self.index().set(at, a)
@@ -182,9 +261,15 @@ impl Fed {
             return Vec::new();
         };
         self.dirty.remove(id);
-        let Some(at) = entry.position else {
-            return Vec::new();
-        };
+        match entry.position {
+            Some(at) => self.free_position(at),
+            None => Vec::new(),
+        }
+    }
+
+    /// Takes the addon at `at` off every cluster and frees the position; returns the
+    /// clusters to sync.
+    fn free_position(&mut self, at: usize) -> Vec<String> {
         self.positions[at] = None;
         self.index().set(at, None);
         self.reevaluate(at, false)
@@ -201,7 +286,7 @@ impl Fed {
     /// placement of it changed (or that hold it, when `template_changed`).
     fn reevaluate(&mut self, at: usize, template_changed: bool) -> Vec<String> {
         let mut affected = Vec::new();
-        let decisions: Vec<(String, bool)> = self
+        let decisions: Vec<(Arc<str>, bool)> = self
             .clusters
             .iter()
             .map(|(n, c)| (n.clone(), self.is_placed(c, n, at)))
@@ -217,10 +302,17 @@ impl Fed {
                 } else {
                     c.placed.remove(at);
                 }
+                tally(&mut self.tallies, &self.positions, &name, c, at, now);
             }
             if now != before || (now && template_changed) {
-                affected.push(name);
+                affected.push(name.to_string());
             }
+        }
+        // A position left without a valid addon starts its next one from nothing.
+        if self.positions.get(at).is_some_and(Option::is_none)
+            && let Some(t) = self.tallies.get_mut(at)
+        {
+            *t = Tally::default();
         }
         affected
     }
@@ -238,7 +330,7 @@ impl Fed {
         let existed = self.clusters.contains_key(name);
         let c = self
             .clusters
-            .entry(name.to_owned())
+            .entry(name.into())
             .or_insert_with(|| ClusterEntry {
                 namespace: namespace.to_owned(),
                 labels: LabelSet::default(),
@@ -269,7 +361,7 @@ impl Fed {
 
     /// Re-places one cluster; returns whether its placement changed.
     fn replace(&mut self, name: &str) -> bool {
-        let Some(c) = self.clusters.get(name) else {
+        let Some((key, c)) = self.clusters.get_key_value(name) else {
             return false;
         };
         let mut placed = AddonSet::default();
@@ -278,26 +370,34 @@ impl Fed {
                 placed.insert(at);
             }
         }
-        let changed = placed != c.placed;
-        if changed {
-            let diff: Vec<usize> = (0..self.positions.len())
-                .filter(|&i| placed.contains(i) != c.placed.contains(i))
-                .collect();
-            for i in diff {
-                if let Some(Some(id)) = self.positions.get(i) {
-                    self.dirty.insert(id.clone());
-                }
+        let diff: Vec<usize> = (0..self.positions.len())
+            .filter(|&i| placed.contains(i) != c.placed.contains(i))
+            .collect();
+        for &at in &diff {
+            tally(
+                &mut self.tallies,
+                &self.positions,
+                key,
+                c,
+                at,
+                placed.contains(at),
+            );
+            if let Some(Some(id)) = self.positions.get(at) {
+                self.dirty.insert(id.clone());
             }
         }
         if let Some(c) = self.clusters.get_mut(name) {
             c.placed = placed;
         }
-        changed
+        !diff.is_empty()
     }
 
     /// Forgets a detached cluster.
     pub fn remove_cluster(&mut self, name: &str) {
-        if self.clusters.remove(name).is_some() {
+        if let Some((key, c)) = self.clusters.remove_entry(name) {
+            for at in c.placed.iter() {
+                tally(&mut self.tallies, &self.positions, &key, &c, at, false);
+            }
             self.fleet_changed();
         }
     }
@@ -385,9 +485,13 @@ impl Fed {
 
     /// Records what a sync saw or did for each pair; marks addons whose status must change.
     pub fn record(&mut self, name: &str, pairs: BTreeMap<AddonId, PairState>) {
-        let Some(c) = self.clusters.get_mut(name) else {
+        let Some((key, c)) = self.clusters.get_key_value(name) else {
             return;
         };
+        let key = key.clone();
+        for at in c.placed.iter() {
+            tally(&mut self.tallies, &self.positions, &key, c, at, false);
+        }
         for (id, old) in &c.pairs {
             if pairs.get(id) != Some(old) {
                 self.dirty.insert(id.clone());
@@ -398,7 +502,13 @@ impl Fed {
                 self.dirty.insert(id.clone());
             }
         }
+        let Some(c) = self.clusters.get_mut(name) else {
+            return;
+        };
         c.pairs = pairs;
+        for at in c.placed.iter() {
+            tally(&mut self.tallies, &self.positions, &key, c, at, true);
+        }
     }
 
     /// Takes the addons whose status needs writing.
@@ -428,35 +538,29 @@ impl Fed {
         };
         let (at, generation) = (e.position?, e.generation);
         // Every selected cluster is counted, but at most STATUS_CLUSTER_LIMIT are listed:
-        // all of them when they fit, else the ones that are not fine. Only those listed are
-        // copied (this runs over the whole fleet whenever a pair of the addon changes).
-        let (mut listed, mut not_fine) = (Vec::new(), Vec::new());
-        let (mut selected, mut ready, mut problems) = (0usize, 0usize, 0usize);
-        for (name, c) in &self.clusters {
-            if !c.placed.contains(at) {
-                continue;
-            }
-            selected += 1;
-            let p = c.pairs.get(id);
-            let is_ready = p.is_some_and(|p| p.ready);
-            let has_reason = p.is_none_or(|p| p.reason.is_some());
-            ready += usize::from(is_ready);
-            problems += usize::from(has_reason);
-            if listed.len() <= STATUS_CLUSTER_LIMIT {
-                listed.push((name, p));
-            }
-            if (!is_ready || has_reason) && not_fine.len() < STATUS_CLUSTER_LIMIT {
-                not_fine.push((name, p));
-            }
+        // all of them when they fit, else the ones that are not fine.
+        let t = self.tallies.get(at)?;
+        if t.selected <= STATUS_CLUSTER_LIMIT && t.few.is_none() {
+            let few = self
+                .clusters
+                .iter()
+                .filter(|(_, c)| c.placed.contains(at))
+                .map(|(n, _)| n.clone())
+                .collect();
+            self.tallies[at].few = Some(few);
         }
-        if listed.len() > STATUS_CLUSTER_LIMIT {
-            listed = not_fine;
-        }
+        let t = &self.tallies[at];
+        let (selected, ready, problems) = (t.selected, t.ready, t.problems);
+        let listed: Vec<&Arc<str>> = match &t.few {
+            Some(few) if selected <= STATUS_CLUSTER_LIMIT => few.iter().collect(),
+            _ => t.not_fine.iter().take(STATUS_CLUSTER_LIMIT).collect(),
+        };
         let entries: Vec<ClusterPropagation> = listed
             .into_iter()
+            .map(|name| (name, self.clusters.get(name).and_then(|c| c.pairs.get(id))))
             .map(|(name, p)| match p {
                 Some(p) => ClusterPropagation {
-                    name: name.clone(),
+                    name: name.to_string(),
                     status: p.reason.clone(),
                     ready: p.ready,
                     stage: p.stage,
@@ -464,12 +568,13 @@ impl Fed {
                     message: p.message.clone(),
                 },
                 None => ClusterPropagation {
-                    name: name.clone(),
+                    name: name.to_string(),
                     status: Some("Pending".into()),
                     ..Default::default()
                 },
             })
             .collect();
+        let e = self.addons.get(id)?;
         let cached = e
             .summary
             .as_ref()
@@ -478,10 +583,7 @@ impl Fed {
         let summary = match cached {
             Some(s) => s,
             None => {
-                let s = summarize(
-                    a,
-                    self.clusters.iter().map(|(n, c)| (n.as_str(), &c.labels)),
-                );
+                let s = summarize(a, self.clusters.iter().map(|(n, c)| (&**n, &c.labels)));
                 if let Some(e) = self.addons.get_mut(id) {
                     e.summary = Some((epoch, s.clone()));
                 }
@@ -676,5 +778,134 @@ mod tests {
             large.selection.as_deref(),
             Some("300/300 clusters selected")
         );
+        // Back under the limit (250 detached), every selected cluster is listed again.
+        let mut f = Fed::default();
+        for i in 0..300 {
+            f.upsert_cluster(&format!("c{i:04}"), "kommander", &labels(&[]), false);
+        }
+        f.upsert_addon(&everywhere);
+        for i in 50..300 {
+            f.remove_cluster(&format!("c{i:04}"));
+        }
+        let s = f.addon_status(&everywhere.id()).expect("status");
+        assert_eq!(s.clusters.len(), 50);
+        assert_eq!(s.selection.as_deref(), Some("50/50 clusters selected"));
+    }
+
+    /// Found by `tallies_match_a_scan`: an addon whose new generation was invalid kept its
+    /// position while freeing it, so another addon took it and was displaced when the first
+    /// turned valid again.
+    #[test]
+    fn an_invalid_generation_gives_its_position_up() {
+        let mut f = Fed::default();
+        f.upsert_cluster("a", "kommander", &labels(&[]), false);
+        let bad = serde_json::json!({"matchExpressions": [{"key": "k", "operator": "Gt", "values": ["1"]}]});
+        f.upsert_addon(&obj("x", serde_json::json!({}), 1));
+        f.upsert_addon(&obj("x", bad, 2));
+        f.upsert_addon(&obj("y", serde_json::json!({}), 1));
+        f.upsert_addon(&obj("x", serde_json::json!({}), 3));
+        let mut placed = f.placed_on("a");
+        placed.sort();
+        let mut want = vec![
+            obj("x", serde_json::json!({}), 3).id(),
+            obj("y", serde_json::json!({}), 1).id(),
+        ];
+        want.sort();
+        assert_eq!(placed, want);
+    }
+
+    /// What the tally of position `at` should hold, counted from scratch.
+    fn tally_by_scan(f: &Fed, at: usize) -> Tally {
+        let mut t = Tally::default();
+        let Some(Some(id)) = f.positions.get(at) else {
+            return t;
+        };
+        for (name, c) in &f.clusters {
+            if c.placed.contains(at) {
+                t.count(name, standing(c, id), true);
+            }
+        }
+        t.few = None;
+        t
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Cluster(usize, usize, bool),
+        Detach(usize),
+        Addon(usize, usize, i64),
+        Delete(usize),
+        Record(usize, Vec<usize>),
+        Status(usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0..6usize, 0..3usize, any::<bool>()).prop_map(|(c, e, d)| Op::Cluster(c, e, d)),
+            (0..6usize).prop_map(Op::Detach),
+            (0..3usize, 0..3usize, 1..4i64).prop_map(|(a, s, g)| Op::Addon(a, s, g)),
+            (0..3usize).prop_map(Op::Delete),
+            (0..6usize, proptest::collection::vec(0..4usize, 3))
+                .prop_map(|(c, p)| Op::Record(c, p)),
+            (0..3usize).prop_map(Op::Status),
+        ]
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// However placements and pairs change, each addon's tally is what counting the
+        /// fleet from scratch gives, and its status lists what a scan would.
+        #[test]
+        fn tallies_match_a_scan(ops in proptest::collection::vec(op(), 1..40)) {
+            let mut f = Fed::default();
+            let selector = |s: usize| match s {
+                0 => serde_json::json!({}),
+                1 => serde_json::json!({"matchLabels": {"env": "e0"}}),
+                _ => serde_json::json!({"matchExpressions": [{"key": "k", "operator": "Gt", "values": ["1"]}]}),
+            };
+            let mut generations = [0i64; 3];
+            for op in ops {
+                match op {
+                    Op::Cluster(c, e, deleting) => {
+                        f.upsert_cluster(&format!("c{c}"), "kommander", &labels(&[("env", &format!("e{e}"))]), deleting);
+                    }
+                    Op::Detach(c) => f.remove_cluster(&format!("c{c}")),
+                    Op::Addon(a, s, g) => {
+                        generations[a] += g;
+                        f.upsert_addon(&obj(&format!("a{a}"), selector(s), generations[a]));
+                    }
+                    Op::Delete(a) => {
+                        f.remove_addon(&obj(&format!("a{a}"), serde_json::json!({}), 1).id());
+                    }
+                    Op::Record(c, kinds) => {
+                        let pairs = kinds.iter().enumerate().filter_map(|(a, k)| {
+                            let p = match k {
+                                0 => return None,
+                                1 => PairState { ready: true, ..Default::default() },
+                                2 => PairState { reason: Some("CreationFailed".into()), ..Default::default() },
+                                _ => PairState::default(),
+                            };
+                            Some((obj(&format!("a{a}"), serde_json::json!({}), 1).id(), p))
+                        }).collect();
+                        f.record(&format!("c{c}"), pairs);
+                    }
+                    Op::Status(a) => {
+                        let _ = f.addon_status(&obj(&format!("a{a}"), serde_json::json!({}), 1).id());
+                    }
+                }
+                for at in 0..f.positions.len() {
+                    let want = tally_by_scan(&f, at);
+                    let got = &f.tallies[at];
+                    prop_assert_eq!((got.selected, got.ready, got.problems, &got.not_fine),
+                        (want.selected, want.ready, want.problems, &want.not_fine), "position {}", at);
+                    if let Some(few) = &got.few {
+                        let placed: BTreeSet<Arc<str>> = f.clusters.iter()
+                            .filter(|(_, c)| c.placed.contains(at)).map(|(n, _)| n.clone()).collect();
+                        prop_assert_eq!(few, &placed);
+                    }
+                }
+            }
+        }
     }
 }

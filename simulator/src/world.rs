@@ -14,6 +14,7 @@ use flotilla_agent::reconcile::{Agent, AgentConfig};
 use flotilla_core::catalog::{Catalog, CatalogAddon, CatalogObject};
 use flotilla_core::explain::{ClusterView, explain_pair};
 use flotilla_core::fleet::FleetCluster;
+use flotilla_core::label_set::LabelSet;
 use flotilla_core::labels::{ClusterFacts, derive_labels};
 use flotilla_core::placement::PlacementIndex;
 use flotilla_core::render::{render_for, render_template};
@@ -224,7 +225,9 @@ impl World {
             .cluster_keys()
             .into_iter()
             .filter_map(move |(namespace, name)| {
-                let labels = self.host.live_cluster_labels(&namespace, &name)?;
+                let labels =
+                    self.host
+                        .with_live_cluster_labels(&namespace, &name, LabelSet::to_map)?;
                 let version = self
                     .registry
                     .get(&name)
