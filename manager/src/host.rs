@@ -224,8 +224,14 @@ impl MemoryHost {
         next_rv(&mut g.revision)
     }
 
-    fn notify(&self, g: &mut Inner, key: ObjectKey, status_only: bool) {
+    /// Counts a write and tells the watchers that want it. The key is made only when someone
+    /// listens: most writes are probe status writes, which the manager does not watch.
+    fn notify(&self, g: &mut Inner, key: impl FnOnce() -> ObjectKey, status_only: bool) {
         self.writes.fetch_add(1, Ordering::Relaxed);
+        if status_only && !g.watchers.iter().any(|(_, include_status)| *include_status) {
+            return;
+        }
+        let key = key();
         g.watchers.retain(|(w, include_status)| {
             (status_only && !include_status)
                 || w.send(HostEvent {
@@ -264,7 +270,7 @@ impl MemoryHost {
         g.clusters.insert(key, stored);
         self.notify(
             &mut g,
-            ObjectKey::Cluster {
+            || ObjectKey::Cluster {
                 namespace: ns,
                 name,
             },
@@ -321,7 +327,7 @@ impl MemoryHost {
         } else {
             c.metadata.resource_version = Some(next_rv(&mut g.revision));
         }
-        self.notify(g, ObjectKey::cluster(namespace, name), status_only);
+        self.notify(g, || ObjectKey::cluster(namespace, name), status_only);
         Ok(())
     }
 
@@ -346,7 +352,7 @@ impl MemoryHost {
             obj.set_status(old.status().cloned());
         }
         g.addons.insert(id.clone(), obj);
-        self.notify(&mut g, ObjectKey::Addon(id), false);
+        self.notify(&mut g, || ObjectKey::Addon(id), false);
         Ok(())
     }
 
@@ -354,7 +360,7 @@ impl MemoryHost {
     pub fn delete_addon(&self, id: &AddonId) -> Result<(), HostError> {
         let mut g = self.lock();
         g.addons.remove(id).ok_or(HostError::NotFound)?;
-        self.notify(&mut g, ObjectKey::Addon(id.clone()), false);
+        self.notify(&mut g, || ObjectKey::Addon(id.clone()), false);
         Ok(())
     }
 
@@ -490,7 +496,7 @@ impl HostStore for MemoryHost {
         let mut g = self.lock();
         let o = g.addons.get_mut(id).ok_or(HostError::NotFound)?;
         o.set_status(Some(status));
-        self.notify(&mut g, ObjectKey::Addon(id.clone()), true);
+        self.notify(&mut g, || ObjectKey::Addon(id.clone()), true);
         Ok(())
     }
 
