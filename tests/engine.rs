@@ -217,7 +217,7 @@ async fn unreachable_cluster_goes_offline_and_catches_up() {
     let w = article_world(WorldConfig::default(), &Behavior::default());
     converge(&w, Duration::from_secs(60)).await;
     let beta = member(&w, "beta");
-    let writes_before = beta.writes.manager();
+    let writes_before = beta.calls.manager();
     beta.set_reachable(false);
     tokio::time::sleep(Duration::from_secs(45)).await;
     let status = w
@@ -252,7 +252,7 @@ async fn unreachable_cluster_goes_offline_and_catches_up() {
     w.host.apply_addon(reloader.clone()).expect("apply");
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(
-        beta.writes.manager(),
+        beta.calls.manager(),
         writes_before,
         "no writes to a cluster that is not Ready"
     );
@@ -353,7 +353,7 @@ fn manager_writes(w: &flotilla_sim::world::World) -> (u64, u64) {
     let applies = all
         .values()
         .map(|m| {
-            m.writes
+            m.calls
                 .manager_applies
                 .load(std::sync::atomic::Ordering::Relaxed)
         })
@@ -361,7 +361,7 @@ fn manager_writes(w: &flotilla_sim::world::World) -> (u64, u64) {
     let deletes = all
         .values()
         .map(|m| {
-            m.writes
+            m.calls
                 .manager_deletes
                 .load(std::sync::atomic::Ordering::Relaxed)
         })
@@ -495,7 +495,7 @@ async fn member_api_errors_are_retried_with_backoff() {
         .all()
         .values()
         .map(|m| {
-            m.writes
+            m.calls
                 .faults_injected
                 .load(std::sync::atomic::Ordering::Relaxed)
         })

@@ -87,9 +87,11 @@ impl Default for Behavior {
     }
 }
 
-/// Writes made to a member, by who made them.
+/// Calls made to a member: writes by who made them, reads, and injected faults.
 #[derive(Debug, Default)]
-pub struct WriteCounts {
+pub struct CallCounts {
+    /// Reads (`/healthz`, `/version`, nodes, lists, readiness) by anyone.
+    pub reads: AtomicU64,
     /// Addon creates and updates by the manager.
     pub manager_applies: AtomicU64,
     /// Addon deletions by the manager.
@@ -104,7 +106,7 @@ pub struct WriteCounts {
     pub faults_injected: AtomicU64,
 }
 
-impl WriteCounts {
+impl CallCounts {
     /// Writes the manager made.
     pub fn manager(&self) -> u64 {
         self.manager_applies.load(Ordering::Relaxed) + self.manager_deletes.load(Ordering::Relaxed)
@@ -199,7 +201,7 @@ pub struct MemoryMember {
     inner: Mutex<Inner>,
     changes: watch::Sender<u64>,
     /// Writes made to this member.
-    pub writes: WriteCounts,
+    pub calls: CallCounts,
 }
 
 impl MemoryMember {
@@ -225,7 +227,7 @@ impl MemoryMember {
                 timing: Timing::default(),
             }),
             changes: watch::channel(0).0,
-            writes: WriteCounts::default(),
+            calls: CallCounts::default(),
         })
     }
 
@@ -313,6 +315,9 @@ impl MemoryMember {
 
     /// Latency, reachability and injected errors for one call; `write` adds conflicts.
     async fn call(&self, write: bool) -> Result<(), MemberError> {
+        if !write {
+            self.calls.reads.fetch_add(1, Ordering::Relaxed);
+        }
         let (delay, reachable, fault) = {
             let mut g = self.lock();
             let b = g.behavior.clone();
@@ -352,7 +357,7 @@ impl MemoryMember {
         }
         match fault {
             Some(f) => {
-                self.writes.faults_injected.fetch_add(1, Ordering::Relaxed);
+                self.calls.faults_injected.fetch_add(1, Ordering::Relaxed);
                 Err(f)
             }
             None => Ok(()),
@@ -362,6 +367,7 @@ impl MemoryMember {
 
 impl MemberCluster for MemoryMember {
     async fn healthz(&self) -> Result<String, MemberError> {
+        self.calls.reads.fetch_add(1, Ordering::Relaxed);
         let delay = self.lock().behavior.latency;
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
@@ -434,7 +440,7 @@ impl MemberCluster for MemoryMember {
             }
         }
         drop(g);
-        self.writes.manager_applies.fetch_add(1, Ordering::Relaxed);
+        self.calls.manager_applies.fetch_add(1, Ordering::Relaxed);
         self.tick();
         Ok(())
     }
@@ -451,7 +457,7 @@ impl MemberCluster for MemoryMember {
             a.deleting = true;
         }
         drop(g);
-        self.writes.manager_deletes.fetch_add(1, Ordering::Relaxed);
+        self.calls.manager_deletes.fetch_add(1, Ordering::Relaxed);
         self.tick();
         Ok(())
     }
@@ -472,7 +478,7 @@ impl MemberCluster for MemoryMember {
             g.addons.remove(id);
         }
         drop(g);
-        self.writes.agent_finalizers.fetch_add(1, Ordering::Relaxed);
+        self.calls.agent_finalizers.fetch_add(1, Ordering::Relaxed);
         self.tick();
         Ok(())
     }
@@ -490,7 +496,7 @@ impl MemberCluster for MemoryMember {
             g.timing.ready(id);
         }
         drop(g);
-        self.writes.agent_status.fetch_add(1, Ordering::Relaxed);
+        self.calls.agent_status.fetch_add(1, Ordering::Relaxed);
         self.tick();
         Ok(())
     }
@@ -533,7 +539,7 @@ impl MemberCluster for MemoryMember {
             }
         }
         drop(g);
-        self.writes.agent_manifests.fetch_add(1, Ordering::Relaxed);
+        self.calls.agent_manifests.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -545,7 +551,7 @@ impl MemberCluster for MemoryMember {
         g.manifests.retain(|m| m.owner != owner);
         let removed = (before - g.manifests.len()) as u64;
         drop(g);
-        self.writes
+        self.calls
             .agent_manifests
             .fetch_add(removed, Ordering::Relaxed);
         Ok(())

@@ -10,8 +10,10 @@
 //! - otherwise apply the manifests (once per generation) → `deploying` → `deployed` when
 //!   every manifest is ready, or `failed` (retried with capped, jittered backoff).
 //!
-//! All state comes from the member; the only memory is retry bookkeeping, so killing and
-//! restarting an agent at any point loses nothing.
+//! All state comes from the member; the only memory is retry bookkeeping and when each
+//! deployed addon was last found ready (a pass woken by some other addon's change does not
+//! re-read every manifest of the deployed ones; a resync does), so killing and restarting an
+//! agent at any point loses nothing.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -63,6 +65,8 @@ pub struct Agent<M> {
     member: Arc<M>,
     config: AgentConfig,
     retries: HashMap<AddonId, Retry>,
+    /// Deployed addons whose manifests were all ready at (generation, time).
+    verified: HashMap<AddonId, (i64, Instant)>,
     rng: SmallRng,
 }
 
@@ -74,6 +78,7 @@ impl<M: MemberCluster> Agent<M> {
             member,
             config,
             retries: HashMap::new(),
+            verified: HashMap::new(),
             rng: SmallRng::seed_from_u64(seed),
         }
     }
@@ -111,6 +116,8 @@ impl<M: MemberCluster> Agent<M> {
         let version: Option<KubeVersion> = version.parse().ok();
         let mut next = self.config.resync;
         self.retries
+            .retain(|id, _| addons.iter().any(|a| a.id == *id));
+        self.verified
             .retain(|id, _| addons.iter().any(|a| a.id == *id));
         for a in &addons {
             let span = info_span!("reconcile_addon", cluster = %self.cluster, addon = %a.id);
@@ -225,6 +232,16 @@ impl<M: MemberCluster> Agent<M> {
             return Ok(Some(Duration::ZERO));
         }
 
+        // Already says deployed, for this generation and revision, and found so lately.
+        let deployed = a.status == status(Stage::Deployed, true, None);
+        let fresh = self
+            .verified
+            .get(&a.id)
+            .is_some_and(|&(g, t)| g == a.generation && Instant::now() - t < self.config.resync);
+        if deployed && fresh {
+            return Ok(None);
+        }
+        self.verified.remove(&a.id);
         let mut wait: Option<Duration> = None;
         for m in &a.spec.manifests {
             match self.member.readiness(&a.id, m).await? {
@@ -250,6 +267,8 @@ impl<M: MemberCluster> Agent<M> {
             None => {
                 self.set_status(a, status(Stage::Deployed, true, None))
                     .await?;
+                self.verified
+                    .insert(a.id.clone(), (a.generation, Instant::now()));
                 Ok(None)
             }
         }

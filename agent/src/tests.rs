@@ -243,3 +243,63 @@ async fn api_errors_and_failures_are_retried() {
         m.snapshot()
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_woken_pass_rereads_deployed_manifests_only_at_resync() {
+    use std::sync::atomic::Ordering;
+    let m = MemoryMember::new("alpha", "v1.20.11", vec![], Behavior::default(), 1);
+    m.apply_addon(&desired(
+        "traefik",
+        AddonSpec {
+            manifests: vec![deployment("traefik"), deployment("traefik-forward-auth")],
+            ..Default::default()
+        },
+    ))
+    .await
+    .expect("apply");
+    let config = AgentConfig::default();
+    let mut agent = Agent::new("alpha", m.clone(), config, 7);
+    agent.pass().await.expect("applies");
+    agent.pass().await.expect("finds it ready");
+    assert_eq!(
+        status_of(&m, "traefik"),
+        (Some(Stage::Deployed), true, None)
+    );
+    let reads = || m.calls.reads.load(Ordering::Relaxed);
+
+    let before = reads();
+    agent.pass().await.expect("pass");
+    assert_eq!(reads() - before, 2, "woken: the list and the version only");
+
+    // A new revision with the same spec: the status says so at once.
+    let mut revised = desired(
+        "traefik",
+        AddonSpec {
+            manifests: vec![deployment("traefik"), deployment("traefik-forward-auth")],
+            ..Default::default()
+        },
+    );
+    revised.annotations = BTreeMap::from([(
+        flotilla_core::types::REVISION_ANNOTATION.to_string(),
+        "1.7.24-2".to_string(),
+    )])
+    .into();
+    m.apply_addon(&revised).await.expect("apply");
+    agent.pass().await.expect("pass");
+    let a = m.snapshot().remove(0);
+    assert_eq!(a.status.revision.as_deref(), Some("1.7.24-2"));
+    assert!(a.status.ready);
+
+    tokio::time::advance(config.resync).await;
+    let before = reads();
+    agent.pass().await.expect("pass");
+    assert_eq!(
+        reads() - before,
+        4,
+        "at resync: the list, the version and both manifests"
+    );
+    assert_eq!(
+        status_of(&m, "traefik"),
+        (Some(Stage::Deployed), true, None)
+    );
+}

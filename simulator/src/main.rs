@@ -320,11 +320,12 @@ fn write_summary(out: &mut impl std::io::Write, r: &Report) -> std::io::Result<(
         (
             "member writes",
             format!(
-                "manager {} ({} per placement), agents {}, injected faults {}",
+                "manager {} ({} per placement), agents {}, injected faults {}; reads {}",
                 r.writes.manager,
                 r.writes.manager_per_placement,
                 r.writes.agent,
-                r.writes.faults_injected
+                r.writes.faults_injected,
+                r.member_reads
             ),
         ),
         (

@@ -190,6 +190,9 @@ pub struct Report {
     pub attach_to_ready_latency: Percentiles,
     /// Member API writes.
     pub writes: Writes,
+    /// Member API reads (`/healthz`, `/version`, nodes, lists, readiness) by manager and
+    /// agents.
+    pub member_reads: u64,
     /// Cluster syncs by the manager.
     pub reconciles: u64,
     /// Probes by result.
@@ -788,6 +791,7 @@ pub async fn simulate(
     let mut latencies = Vec::new();
     let mut attach_to_ready = Vec::new();
     let mut writes = Writes::default();
+    let mut member_reads = 0;
     for (name, m) in &members {
         latencies.extend(m.take_latencies());
         if let Some(at) = d.attach_times.get(name) {
@@ -798,9 +802,10 @@ pub async fn simulate(
                     .map(|t| *t - *at),
             );
         }
-        writes.manager += m.writes.manager();
-        writes.agent += m.writes.agent();
-        writes.faults_injected += m.writes.faults_injected.load(Ordering::Relaxed);
+        writes.manager += m.calls.manager();
+        writes.agent += m.calls.agent();
+        writes.faults_injected += m.calls.faults_injected.load(Ordering::Relaxed);
+        member_reads += m.calls.reads.load(Ordering::Relaxed);
     }
     writes.host = d.world.host.writes.load(Ordering::Relaxed);
     let summary = final_summary.unwrap_or_default();
@@ -836,6 +841,7 @@ pub async fn simulate(
         propagation_latency: Percentiles::of(latencies),
         attach_to_ready_latency: Percentiles::of(attach_to_ready),
         writes,
+        member_reads,
         reconciles,
         probes,
         violations: d.violations,
