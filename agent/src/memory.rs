@@ -273,6 +273,12 @@ impl MemoryMember {
         self.lock().behavior = behavior.into();
     }
 
+    /// How many times its addons have changed: a check over a large fleet skips members
+    /// where it has not moved.
+    pub fn change_count(&self) -> u64 {
+        *self.changes.borrow()
+    }
+
     /// A copy of every addon object (for invariants and reports; not an API call).
     pub fn snapshot(&self) -> Vec<MemberAddon> {
         self.lock().addons.values().cloned().collect()

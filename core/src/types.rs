@@ -11,6 +11,7 @@
 //! newtype, so code handles both through one type. Spec types deny unknown fields: a typo in
 //! a catalog is an error with its line, not a silently ignored setting.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -108,12 +109,13 @@ pub struct ClusterCondition {
     /// When `status` last changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_transition_time: Option<Time>,
-    /// Machine-readable reason, e.g. `ClusterReady`.
+    /// Machine-readable reason, e.g. `ClusterReady` (borrowed when it is one of ours: the
+    /// manager writes these on every probe of every cluster).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub reason: Option<Cow<'static, str>>,
     /// Human-readable message, e.g. `/healthz responded with ok`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
+    pub message: Option<Cow<'static, str>>,
 }
 
 /// The kinds of member condition KubeFed keeps.

@@ -113,7 +113,7 @@ pub trait HostStore: Send + Sync + 'static {
         &self,
         namespace: &str,
         name: &str,
-        status: KubeFedClusterStatus,
+        status: &KubeFedClusterStatus,
     ) -> impl Future<Output = Result<(), HostError>> + Send;
     /// Adds or removes the manager's detach finalizer.
     fn set_cluster_finalizer(
@@ -150,6 +150,8 @@ pub trait HostStore: Send + Sync + 'static {
 struct StoredCluster {
     object: KubeFedCluster,
     labels: Option<LabelSet>,
+    /// Host revision of its last write that was not status-only.
+    changed_at: u64,
 }
 
 impl StoredCluster {
@@ -159,7 +161,11 @@ impl StoredCluster {
             .labels
             .take()
             .map(|l| LabelSet::new(&l, interner));
-        Self { object, labels }
+        Self {
+            object,
+            labels,
+            changed_at: 0,
+        }
     }
 
     fn labels(&self) -> BTreeMap<String, String> {
@@ -176,9 +182,54 @@ impl StoredCluster {
     }
 }
 
+/// Clusters by namespace, then name: found from borrowed names, without building a key.
+#[derive(Default)]
+struct Clusters {
+    by_namespace: BTreeMap<String, BTreeMap<String, StoredCluster>>,
+    len: usize,
+}
+
+impl Clusters {
+    fn get(&self, namespace: &str, name: &str) -> Option<&StoredCluster> {
+        self.by_namespace.get(namespace)?.get(name)
+    }
+
+    fn get_mut(&mut self, namespace: &str, name: &str) -> Option<&mut StoredCluster> {
+        self.by_namespace.get_mut(namespace)?.get_mut(name)
+    }
+
+    fn insert(&mut self, namespace: &str, name: &str, cluster: StoredCluster) {
+        let names = self.by_namespace.entry(namespace.to_owned()).or_default();
+        if names.insert(name.to_owned(), cluster).is_none() {
+            self.len += 1;
+        }
+    }
+
+    fn remove(&mut self, namespace: &str, name: &str) {
+        let Some(names) = self.by_namespace.get_mut(namespace) else {
+            return;
+        };
+        if names.remove(name).is_some() {
+            self.len -= 1;
+        }
+        if names.is_empty() {
+            self.by_namespace.remove(namespace);
+        }
+    }
+
+    /// In (namespace, name) order.
+    fn iter(&self) -> impl Iterator<Item = (&str, &str, &StoredCluster)> {
+        self.by_namespace.iter().flat_map(|(ns, names)| {
+            names
+                .iter()
+                .map(move |(name, c)| (ns.as_str(), name.as_str(), c))
+        })
+    }
+}
+
 #[derive(Default)]
 struct Inner {
-    clusters: BTreeMap<(String, String), StoredCluster>,
+    clusters: Clusters,
     interner: Interner,
     addons: BTreeMap<AddonId, CatalogObject>,
     events: Vec<EventRecord>,
@@ -252,8 +303,7 @@ impl MemoryHost {
             .unwrap_or_else(|| "default".into());
         let name = cluster.metadata.name.clone().unwrap_or_default();
         let mut g = self.lock();
-        let key = (ns.clone(), name.clone());
-        if let Some(stored) = g.clusters.get(&key) {
+        if let Some(stored) = g.clusters.get(&ns, &name) {
             let empty = BTreeMap::new();
             let new_labels = cluster.metadata.labels.as_ref().unwrap_or(&empty);
             check_cluster_type_change(&name, &stored.labels(), new_labels)
@@ -266,8 +316,9 @@ impl MemoryHost {
         }
         cluster.metadata.namespace = Some(ns.clone());
         cluster.metadata.resource_version = Some(Self::bump(&mut g));
-        let stored = StoredCluster::new(cluster, &mut g.interner);
-        g.clusters.insert(key, stored);
+        let mut stored = StoredCluster::new(cluster, &mut g.interner);
+        stored.changed_at = g.revision;
+        g.clusters.insert(&ns, &name, stored);
         self.notify(
             &mut g,
             || ObjectKey::Cluster {
@@ -316,16 +367,21 @@ impl MemoryHost {
     ) -> Result<(), HostError> {
         let mut guard = self.lock();
         let g = &mut *guard;
-        let key = (namespace.to_owned(), name.to_owned());
-        let stored = g.clusters.get_mut(&key).ok_or(HostError::NotFound)?;
+        let stored = g
+            .clusters
+            .get_mut(namespace, name)
+            .ok_or(HostError::NotFound)?;
         edit(stored, &mut g.interner)?;
         let c = &mut stored.object;
         if c.metadata.deletion_timestamp.is_some()
             && c.metadata.finalizers.as_ref().is_none_or(Vec::is_empty)
         {
-            g.clusters.remove(&key);
+            g.clusters.remove(namespace, name);
         } else {
             c.metadata.resource_version = Some(next_rv(&mut g.revision));
+            if !status_only {
+                stored.changed_at = g.revision;
+            }
         }
         self.notify(g, || ObjectKey::cluster(namespace, name), status_only);
         Ok(())
@@ -368,7 +424,7 @@ impl MemoryHost {
     pub fn cluster(&self, namespace: &str, name: &str) -> Option<KubeFedCluster> {
         self.lock()
             .clusters
-            .get(&(namespace.to_owned(), name.to_owned()))
+            .get(namespace, name)
             .map(StoredCluster::to_object)
     }
 
@@ -381,29 +437,42 @@ impl MemoryHost {
         f: impl FnOnce(&LabelSet) -> R,
     ) -> Option<R> {
         let g = self.lock();
-        let c = g.clusters.get(&(namespace.to_owned(), name.to_owned()))?;
+        let c = g.clusters.get(namespace, name)?;
         if c.object.metadata.deletion_timestamp.is_some() {
             return None;
         }
         Some(f(c.labels.as_ref().unwrap_or(&LabelSet::default())))
     }
 
+    /// The host revision of one cluster's last change other than to its status: a reader
+    /// that ignores status (a check over a large fleet) skips clusters where it has not moved.
+    pub fn cluster_changed_at(&self, namespace: &str, name: &str) -> Option<u64> {
+        self.lock()
+            .clusters
+            .get(namespace, name)
+            .map(|c| c.changed_at)
+    }
+
     /// How many clusters the host holds.
     pub fn cluster_count(&self) -> usize {
-        self.lock().clusters.len()
+        self.lock().clusters.len
     }
 
     /// Namespace and name of every cluster.
     pub fn cluster_keys(&self) -> Vec<(String, String)> {
-        self.lock().clusters.keys().cloned().collect()
+        self.lock()
+            .clusters
+            .iter()
+            .map(|(ns, name, _)| (ns.to_owned(), name.to_owned()))
+            .collect()
     }
 
     /// Copies of every cluster.
     pub fn clusters(&self) -> Vec<KubeFedCluster> {
         self.lock()
             .clusters
-            .values()
-            .map(StoredCluster::to_object)
+            .iter()
+            .map(|(_, _, c)| StoredCluster::to_object(c))
             .collect()
     }
 
@@ -458,10 +527,14 @@ impl HostStore for MemoryHost {
         &self,
         namespace: &str,
         name: &str,
-        status: KubeFedClusterStatus,
+        status: &KubeFedClusterStatus,
     ) -> Result<(), HostError> {
         self.write_cluster(namespace, name, true, |c, _| {
-            c.object.status = Some(status);
+            // In place: a probe's write reuses the buffers of the last one.
+            let s = c.object.status.get_or_insert_with(Default::default);
+            s.conditions.clone_from(&status.conditions);
+            s.zones.clone_from(&status.zones);
+            s.region.clone_from(&status.region);
             Ok(())
         })
     }
@@ -553,7 +626,7 @@ mod tests {
             .label_cluster("kommander", "alpha", CLUSTER_TYPE, Some("Generic"))
             .expect_err("immutable");
         assert!(e.to_string().contains("immutable once set"), "{e}");
-        h.update_cluster_status("kommander", "alpha", KubeFedClusterStatus::default())
+        h.update_cluster_status("kommander", "alpha", &KubeFedClusterStatus::default())
             .await
             .expect("status");
         let events: Vec<bool> = std::iter::from_fn(|| w.try_recv().ok())

@@ -233,7 +233,7 @@ impl HostStore for KubeHost {
         &self,
         namespace: &str,
         name: &str,
-        status: KubeFedClusterStatus,
+        status: &KubeFedClusterStatus,
     ) -> Result<(), HostError> {
         let patch = Patch::Merge(json!({ "status": status }));
         self.clusters(namespace)

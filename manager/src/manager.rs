@@ -14,6 +14,7 @@
 //!
 //! Every task can be killed at any point: state is rebuilt from the stores on start.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -533,7 +534,11 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
         let Some(generation) = self.fed().cluster(name).map(|c| c.labels_generation) else {
             return Ok(());
         };
-        if cache.derived_for.as_ref() == Some(&(git_version.clone(), generation)) {
+        if cache
+            .derived_for
+            .as_ref()
+            .is_some_and(|(v, g)| *v == git_version && *g == generation)
+        {
             return Ok(());
         }
         let Some(labels) = self.fed().cluster(name).map(|c| c.labels.to_map()) else {
@@ -656,7 +661,7 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
             },
         };
         let now = self.now_time();
-        let cond = |type_, status, reason: &str, message: &str| {
+        let cond = |type_, status, reason: &'static str, message: &'static str| {
             let previous = old.conditions.iter().find(|c| c.type_ == type_);
             let last_transition_time = match previous {
                 Some(p) if p.status == status => p.last_transition_time.clone(),
@@ -667,8 +672,8 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
                 status,
                 last_probe_time: now.clone(),
                 last_transition_time,
-                reason: Some(reason.into()),
-                message: Some(message.into()),
+                reason: Some(Cow::Borrowed(reason)),
+                message: Some(Cow::Borrowed(message)),
             }
         };
         let conditions = match health {
@@ -712,7 +717,7 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
             region,
         };
         self.host
-            .update_cluster_status(namespace, name, status.clone())
+            .update_cluster_status(namespace, name, &status)
             .await?;
         Ok(Some(status))
     }

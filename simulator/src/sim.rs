@@ -15,14 +15,14 @@
 //! 3. member and hub statuses agree;
 //! 4. once every fault has healed, the fleet converges within the deadline.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use flotilla_agent::memory::Behavior;
 use flotilla_agent::reconcile::AgentConfig;
-use flotilla_core::catalog::{AddonId, CatalogAddon, CatalogObject};
+use flotilla_core::catalog::{AddonId, Catalog, CatalogAddon, CatalogObject};
 use flotilla_core::fleet::{Fleet, FleetCluster};
 use flotilla_core::labels::CLUSTER_TYPE;
 use flotilla_core::placement::PlacementIndex;
@@ -232,6 +232,10 @@ struct Driver {
     next_index: usize,
     heals: Vec<(Instant, Heal)>,
     suspects: BTreeMap<(String, AddonId), Instant>,
+    /// What each cluster's exclusion check last saw (host labels revision, member change
+    /// count), and the catalog it used: a cluster where neither moved is not read again.
+    exclusions_seen: HashMap<String, (u64, u64)>,
+    exclusions_catalog: Catalog,
     grace: Duration,
     violations: Vec<Violation>,
     scenario: Scenario,
@@ -268,6 +272,47 @@ impl Driver {
             .into_iter()
             .filter(|_| self.rng.random_bool(share.clamp(0.0, 1.0)))
             .collect()
+    }
+
+    /// A world for `scenario` with no clusters yet and the manager not started.
+    fn new(
+        scenario: &Scenario,
+        seed: u64,
+        virtual_time: bool,
+        catalog: Vec<CatalogObject>,
+    ) -> Self {
+        let manager = ManagerConfig {
+            probe_period: scenario.probe_period.0,
+            seed,
+            epoch: if virtual_time {
+                virtual_epoch()
+            } else {
+                k8s_openapi::jiff::Timestamp::now()
+            },
+            ..ManagerConfig::default()
+        };
+        let agent = AgentConfig {
+            resync: Duration::from_secs(600),
+            ..AgentConfig::default()
+        };
+        Self {
+            world: World::new(WorldConfig { manager, agent }),
+            catalog,
+            removed: BTreeMap::new(),
+            rng: StdRng::seed_from_u64(seed ^ 0x5eed),
+            seed,
+            start: Instant::now(),
+            attach_times: BTreeMap::new(),
+            next_index: 0,
+            heals: Vec::new(),
+            suspects: BTreeMap::new(),
+            exclusions_seen: HashMap::new(),
+            exclusions_catalog: Catalog::default(),
+            grace: scenario.probe_period.0 * 3 + Duration::from_secs(30),
+            violations: Vec::new(),
+            scenario: scenario.clone(),
+            behavior: Arc::new(scenario.behavior()),
+        }
     }
 
     fn attach(&mut self, c: &FleetCluster) {
@@ -449,15 +494,35 @@ impl Driver {
     /// labels: beyond the grace period the manager needs to notice and remove it).
     fn check_exclusions(&mut self) {
         let catalog = self.world.catalog();
+        if catalog != self.exclusions_catalog {
+            self.exclusions_seen.clear();
+            self.exclusions_catalog = catalog.clone();
+        }
         let index = PlacementIndex::new(&catalog);
         let now = Instant::now();
         let mut seen = BTreeSet::new();
-        // Runs over the whole fleet every half grace period: reads labels and addons in
-        // place and copies only what it finds out of place.
-        for (namespace, name) in self.world.host.cluster_keys() {
+        let suspected: HashSet<String> = self.suspects.keys().map(|(c, _)| c.clone()).collect();
+        // Runs over the whole fleet every half grace period, but reads only clusters whose
+        // labels or addons moved since they were last read (or that hold a suspect); reads
+        // labels and addons in place and copies only what it finds out of place.
+        let keys = self.world.host.cluster_keys();
+        if self.exclusions_seen.len() > keys.len() {
+            let live: HashSet<&str> = keys.iter().map(|(_, n)| n.as_str()).collect();
+            self.exclusions_seen
+                .retain(|n, _| live.contains(n.as_str()));
+        }
+        for (namespace, name) in keys {
             let Some(member) = self.world.registry.get(&name) else {
                 continue;
             };
+            let Some(changed_at) = self.world.host.cluster_changed_at(&namespace, &name) else {
+                continue;
+            };
+            let marks = (changed_at, member.change_count());
+            if !suspected.contains(&name) && self.exclusions_seen.get(&name) == Some(&marks) {
+                continue;
+            }
+            self.exclusions_seen.insert(name.clone(), marks);
             let Some((row, cluster_type)) =
                 self.world
                     .host
@@ -590,37 +655,8 @@ pub async fn simulate(
         .fleet
         .take()
         .unwrap_or_else(|| scenario.generate(opts.clusters, 0, opts.seed));
-    let manager = ManagerConfig {
-        probe_period: scenario.probe_period.0,
-        seed: opts.seed,
-        epoch: if opts.virtual_time {
-            virtual_epoch()
-        } else {
-            k8s_openapi::jiff::Timestamp::now()
-        },
-        ..ManagerConfig::default()
-    };
-    let agent = AgentConfig {
-        resync: Duration::from_secs(600),
-        ..AgentConfig::default()
-    };
-    let grace = scenario.probe_period.0 * 3 + Duration::from_secs(30);
-    let mut d = Driver {
-        world: World::new(WorldConfig { manager, agent }),
-        catalog: catalog.clone(),
-        removed: BTreeMap::new(),
-        rng: StdRng::seed_from_u64(opts.seed ^ 0x5eed),
-        seed: opts.seed,
-        start: Instant::now(),
-        attach_times: BTreeMap::new(),
-        next_index: fleet.clusters.len(),
-        heals: Vec::new(),
-        suspects: BTreeMap::new(),
-        grace,
-        violations: Vec::new(),
-        scenario: scenario.clone(),
-        behavior: Arc::new(scenario.behavior()),
-    };
+    let mut d = Driver::new(&scenario, opts.seed, opts.virtual_time, catalog.clone());
+    d.next_index = fleet.clusters.len();
     for c in &fleet.clusters {
         d.attach(c);
     }
@@ -678,7 +714,7 @@ pub async fn simulate(
     let mut last_exclusion_check = Instant::now();
     // The exclusion invariant catches an excluded addon within 1.5 grace periods.
     let exclusion_every = if opts.virtual_time {
-        grace / 2
+        d.grace / 2
     } else {
         Duration::from_secs(5)
     };
@@ -852,4 +888,78 @@ pub async fn simulate(
         },
     };
     (report, state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flotilla_agent::member::MemberCluster;
+    use flotilla_core::render::DesiredAddon;
+
+    const KONVOY_NODE_LABEL: &str = "konvoy.mesosphere.com/inventory_hostname";
+
+    /// The exclusion check finds an addon its cluster type excludes, also on a cluster it
+    /// had already found clean (the member's change is what makes it look again).
+    #[tokio::test(start_paused = true)]
+    async fn an_addon_on_a_cluster_its_type_excludes_is_a_violation() {
+        let scenario = Scenario::built_in("default").expect("built in");
+        let catalog = crate::input::catalog_objects_from_str(
+            include_str!("../../docs/examples/catalog.yaml"),
+            "catalog.yaml",
+        )
+        .expect("catalog");
+        let fleet = scenario.generate(12, 0, 3);
+        let is_konvoy = |c: &FleetCluster| {
+            c.nodes
+                .iter()
+                .any(|n| n.labels.contains_key(KONVOY_NODE_LABEL))
+        };
+        let konvoy = fleet
+            .clusters
+            .iter()
+            .find(|c| is_konvoy(c))
+            .expect("a Konvoy cluster");
+        let other = fleet
+            .clusters
+            .iter()
+            .find(|c| !is_konvoy(c))
+            .expect("another");
+
+        let mut d = Driver::new(&scenario, 3, true, catalog.clone());
+        for c in &fleet.clusters {
+            d.attach(c);
+        }
+        let _ = d.world.apply(catalog);
+        d.world.start_manager();
+        tokio::time::sleep(Duration::from_secs(120)).await;
+        d.check_exclusions();
+        assert!(d.violations.is_empty(), "{:?}", d.violations);
+
+        let cert_manager = d
+            .world
+            .registry
+            .get(&other.name)
+            .expect("member")
+            .snapshot()
+            .into_iter()
+            .find(|a| &*a.id.name == "cert-manager")
+            .expect("cert-manager placed on a cluster that is not Konvoy");
+        let stray = DesiredAddon {
+            id: cert_manager.id,
+            labels: cert_manager.labels,
+            annotations: cert_manager.annotations,
+            spec: cert_manager.spec,
+        };
+        let member = d.world.registry.get(&konvoy.name).expect("member");
+        member.apply_addon(&stray).await.expect("apply");
+        d.check_exclusions();
+        let v = d.violations.first().expect("a violation");
+        assert_eq!(v.invariant, "placement-excludes");
+        assert_eq!(v.cluster.as_deref(), Some(konvoy.name.as_str()));
+        assert!(
+            v.detail.contains("cluster-type excludes it"),
+            "{}",
+            v.detail
+        );
+    }
 }
