@@ -11,9 +11,10 @@
 //!   every manifest is ready, or `failed` (retried with capped, jittered backoff).
 //!
 //! All state comes from the member; the only memory is retry bookkeeping and when each
-//! deployed addon was last found ready (a pass woken by some other addon's change does not
-//! re-read every manifest of the deployed ones; a resync does), so killing and restarting an
-//! agent at any point loses nothing.
+//! addon's manifests are next worth reading (a deployed one's at the next resync, a
+//! deploying one's when the first of them may be ready), so a pass woken by one addon does
+//! not re-read the manifests of all the others. Killing and restarting an agent at any
+//! point loses nothing.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -65,8 +66,9 @@ pub struct Agent<M> {
     member: Arc<M>,
     config: AgentConfig,
     retries: HashMap<AddonId, Retry>,
-    /// Deployed addons whose manifests were all ready at (generation, time).
-    verified: HashMap<AddonId, (i64, Instant)>,
+    /// For addons that are deploying or deployed: (generation, time) before which their
+    /// manifests need not be read again, as long as their status is what this agent wrote.
+    next_read: HashMap<AddonId, (i64, Instant)>,
     rng: SmallRng,
 }
 
@@ -78,7 +80,7 @@ impl<M: MemberCluster> Agent<M> {
             member,
             config,
             retries: HashMap::new(),
-            verified: HashMap::new(),
+            next_read: HashMap::new(),
             rng: SmallRng::seed_from_u64(seed),
         }
     }
@@ -117,7 +119,7 @@ impl<M: MemberCluster> Agent<M> {
         let mut next = self.config.resync;
         self.retries
             .retain(|id, _| addons.iter().any(|a| a.id == *id));
-        self.verified
+        self.next_read
             .retain(|id, _| addons.iter().any(|a| a.id == *id));
         for a in &addons {
             let span = info_span!("reconcile_addon", cluster = %self.cluster, addon = %a.id);
@@ -232,16 +234,20 @@ impl<M: MemberCluster> Agent<M> {
             return Ok(Some(Duration::ZERO));
         }
 
-        // Already says deployed, for this generation and revision, and found so lately.
-        let deployed = a.status == status(Stage::Deployed, true, None);
-        let fresh = self
-            .verified
-            .get(&a.id)
-            .is_some_and(|&(g, t)| g == a.generation && Instant::now() - t < self.config.resync);
-        if deployed && fresh {
-            return Ok(None);
+        // Read lately, and it still says what we wrote then (same generation and revision).
+        let now = Instant::now();
+        if let Some(&(g, t)) = self.next_read.get(&a.id)
+            && g == a.generation
+            && now < t
+        {
+            if a.status == status(Stage::Deployed, true, None) {
+                return Ok(None);
+            }
+            if a.status == status(Stage::Deploying, false, None) {
+                return Ok(Some(t - now));
+            }
         }
-        self.verified.remove(&a.id);
+        self.next_read.remove(&a.id);
         let mut wait: Option<Duration> = None;
         for m in &a.spec.manifests {
             match self.member.readiness(&a.id, m).await? {
@@ -262,13 +268,17 @@ impl<M: MemberCluster> Agent<M> {
             Some(w) => {
                 self.set_status(a, status(Stage::Deploying, false, None))
                     .await?;
+                self.next_read
+                    .insert(a.id.clone(), (a.generation, Instant::now() + w));
                 Ok(Some(w))
             }
             None => {
                 self.set_status(a, status(Stage::Deployed, true, None))
                     .await?;
-                self.verified
-                    .insert(a.id.clone(), (a.generation, Instant::now()));
+                self.next_read.insert(
+                    a.id.clone(),
+                    (a.generation, Instant::now() + self.config.resync),
+                );
                 Ok(None)
             }
         }

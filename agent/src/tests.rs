@@ -303,3 +303,53 @@ async fn a_woken_pass_rereads_deployed_manifests_only_at_resync() {
         (Some(Stage::Deployed), true, None)
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_deploying_addon_is_read_again_when_it_may_be_ready_not_when_another_is() {
+    use std::sync::atomic::Ordering;
+    let stage = |secs| SimStage {
+        delay: Duration::from_secs(secs),
+        jitter: Duration::ZERO,
+        fail_share: 0.0,
+    };
+    let behavior = Behavior {
+        stages: BTreeMap::from([
+            ("Deployment".to_string(), stage(5)),
+            ("Job".to_string(), stage(60)),
+        ]),
+        ..Behavior::default()
+    };
+    let m = MemoryMember::new("alpha", "v1.20.11", vec![], behavior, 1);
+    let job = serde_json::json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "migrate", "namespace": "x"}});
+    for (name, manifest) in [("reloader", deployment("reloader")), ("velero", job)] {
+        let spec = AddonSpec {
+            manifests: vec![manifest],
+            ..Default::default()
+        };
+        m.apply_addon(&desired(name, spec)).await.expect("apply");
+    }
+    let mut agent = Agent::new("alpha", m.clone(), AgentConfig::default(), 7);
+    agent.pass().await.expect("applies both");
+    let wait = agent.pass().await.expect("reads both");
+    assert_eq!(wait, Duration::from_secs(5));
+    let reads = || m.calls.reads.load(Ordering::Relaxed);
+
+    tokio::time::advance(wait).await;
+    let before = reads();
+    let wait = agent.pass().await.expect("pass");
+    assert_eq!(
+        reads() - before,
+        3,
+        "the list, the version and reloader's Deployment; not velero's Job"
+    );
+    assert_eq!(
+        status_of(&m, "reloader"),
+        (Some(Stage::Deployed), true, None)
+    );
+    assert_eq!(status_of(&m, "velero").0, Some(Stage::Deploying));
+    assert_eq!(wait, Duration::from_secs(55), "velero's Job is due then");
+
+    tokio::time::advance(wait).await;
+    agent.pass().await.expect("pass");
+    assert_eq!(status_of(&m, "velero"), (Some(Stage::Deployed), true, None));
+}
