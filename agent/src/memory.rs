@@ -325,8 +325,9 @@ impl MemoryMember {
             self.calls.reads.fetch_add(1, Ordering::Relaxed);
         }
         let (delay, reachable, fault) = {
-            let mut g = self.lock();
-            let b = g.behavior.clone();
+            let mut guard = self.lock();
+            let g = &mut *guard;
+            let b = &*g.behavior;
             let jitter = if b.latency_jitter.is_zero() {
                 Duration::ZERO
             } else {

@@ -486,11 +486,7 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
             Ok(s) => p.last_status = s.or(p.last_status.take()),
             Err(e) => debug!(error = %e, "writing cluster status failed"),
         }
-        let (changed, deleting) = {
-            let mut fed = self.fed();
-            let changed = fed.set_health(name, next, Instant::now());
-            (changed, fed.cluster(name).is_some_and(|c| c.deleting))
-        };
+        let (changed, deleting) = self.fed().set_health(name, next, Instant::now());
         if changed {
             info!(health = ?next, "cluster health changed");
         }

@@ -409,10 +409,16 @@ impl Fed {
         self.dirty.extend(self.addons.keys().cloned());
     }
 
-    /// Records a probe verdict at `now`; returns whether it changed.
-    pub fn set_health(&mut self, name: &str, health: Health, now: tokio::time::Instant) -> bool {
+    /// Records a probe verdict at `now`; returns whether it changed, and whether the
+    /// cluster is being deleted (either asks for a sync).
+    pub fn set_health(
+        &mut self,
+        name: &str,
+        health: Health,
+        now: tokio::time::Instant,
+    ) -> (bool, bool) {
         let Some(c) = self.clusters.get_mut(name) else {
-            return false;
+            return (false, false);
         };
         if health == Health::Ready {
             c.unhealthy_since = None;
@@ -424,7 +430,7 @@ impl Fed {
         if changed {
             self.dirty.extend(c.pairs.keys().cloned());
         }
-        changed
+        (changed, c.deleting)
     }
 
     /// Each federate key the valid addons read, with its default (see
