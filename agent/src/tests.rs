@@ -64,6 +64,14 @@ async fn settle(agent: &mut Agent<MemoryMember>, rounds: usize) {
     }
 }
 
+/// One pass, with how many reads it made of the member.
+async fn counted_pass(agent: &mut Agent<MemoryMember>, m: &MemoryMember) -> (u64, Duration) {
+    let reads = || m.calls.reads.load(std::sync::atomic::Ordering::Relaxed);
+    let before = reads();
+    let wait = agent.pass().await.expect("pass");
+    (reads() - before, wait)
+}
+
 #[tokio::test(start_paused = true)]
 async fn deploys_then_reports_ready() {
     let m = MemoryMember::new("alpha", "v1.20.11", vec![], slow_deployments(), 1);
@@ -246,7 +254,6 @@ async fn api_errors_and_failures_are_retried() {
 
 #[tokio::test(start_paused = true)]
 async fn a_woken_pass_rereads_deployed_manifests_only_at_resync() {
-    use std::sync::atomic::Ordering;
     let m = MemoryMember::new("alpha", "v1.20.11", vec![], Behavior::default(), 1);
     m.apply_addon(&desired(
         "traefik",
@@ -265,11 +272,8 @@ async fn a_woken_pass_rereads_deployed_manifests_only_at_resync() {
         status_of(&m, "traefik"),
         (Some(Stage::Deployed), true, None)
     );
-    let reads = || m.calls.reads.load(Ordering::Relaxed);
-
-    let before = reads();
-    agent.pass().await.expect("pass");
-    assert_eq!(reads() - before, 2, "woken: the list and the version only");
+    let (reads, _) = counted_pass(&mut agent, &m).await;
+    assert_eq!(reads, 2, "woken: the list and the version only");
 
     // A new revision with the same spec: the status says so at once.
     let mut revised = desired(
@@ -291,11 +295,9 @@ async fn a_woken_pass_rereads_deployed_manifests_only_at_resync() {
     assert!(a.status.ready);
 
     tokio::time::advance(config.resync).await;
-    let before = reads();
-    agent.pass().await.expect("pass");
+    let (reads, _) = counted_pass(&mut agent, &m).await;
     assert_eq!(
-        reads() - before,
-        4,
+        reads, 4,
         "at resync: the list, the version and both manifests"
     );
     assert_eq!(
@@ -306,7 +308,6 @@ async fn a_woken_pass_rereads_deployed_manifests_only_at_resync() {
 
 #[tokio::test(start_paused = true)]
 async fn a_deploying_addon_is_read_again_when_it_may_be_ready_not_when_another_is() {
-    use std::sync::atomic::Ordering;
     let stage = |secs| SimStage {
         delay: Duration::from_secs(secs),
         jitter: Duration::ZERO,
@@ -332,14 +333,11 @@ async fn a_deploying_addon_is_read_again_when_it_may_be_ready_not_when_another_i
     agent.pass().await.expect("applies both");
     let wait = agent.pass().await.expect("reads both");
     assert_eq!(wait, Duration::from_secs(5));
-    let reads = || m.calls.reads.load(Ordering::Relaxed);
 
     tokio::time::advance(wait).await;
-    let before = reads();
-    let wait = agent.pass().await.expect("pass");
+    let (reads, wait) = counted_pass(&mut agent, &m).await;
     assert_eq!(
-        reads() - before,
-        3,
+        reads, 3,
         "the list, the version and reloader's Deployment; not velero's Job"
     );
     assert_eq!(
