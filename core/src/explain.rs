@@ -312,19 +312,83 @@ pub fn selection_summary(catalog: &Catalog, clusters: &[ClusterView], addon: usi
     )
 }
 
+/// The first placement check a cluster fails, named by position: what [`checks_on`] finds,
+/// without building its text. The manager summarises every addon over the whole fleet
+/// whenever labels change, so this runs once per (addon, cluster) each time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Failure {
+    /// `federation-enabled=false`.
+    Gate,
+    /// Not in `spec.placement.clusters`.
+    NotListed,
+    /// Neither clusters nor a selector.
+    NoPlacement,
+    /// The selector's requirement at this index.
+    Requirement(usize),
+}
+
+fn first_failure<L: Labels + ?Sized>(
+    addon: &CatalogAddon,
+    name: &str,
+    labels: &L,
+) -> Option<Failure> {
+    if labels.get(FEDERATION_ENABLED) == Some("false") {
+        return Some(Failure::Gate);
+    }
+    match &addon.target {
+        Target::Clusters(names) => (!names.iter().any(|n| n == name)).then_some(Failure::NotListed),
+        Target::Selector(Selector::Nothing) => Some(Failure::NoPlacement),
+        Target::Selector(Selector::All(reqs)) => reqs
+            .iter()
+            .position(|r| !r.matches_value(labels.get(&r.key)))
+            .map(Failure::Requirement),
+    }
+}
+
+/// The requirement text [`checks_on`] gives the check `f` names.
+fn failure_text(addon: &CatalogAddon, f: Failure) -> String {
+    // The placement's own check comes first on a cluster without labels; its text does not
+    // depend on the cluster.
+    let placement_check = || {
+        checks_on(addon, "", &BTreeMap::<String, String>::new())
+            .into_iter()
+            .next()
+            .map(|c| c.requirement)
+            .unwrap_or_default()
+    };
+    match (f, &addon.target) {
+        (Failure::Gate, _) => Requirement {
+            key: FEDERATION_ENABLED.into(),
+            operator: Operator::NotIn,
+            values: vec!["false".into()],
+        }
+        .to_string(),
+        (Failure::Requirement(i), Target::Selector(Selector::All(reqs))) => {
+            reqs.get(i).map(ToString::to_string).unwrap_or_default()
+        }
+        (Failure::NotListed | Failure::NoPlacement | Failure::Requirement(_), _) => {
+            placement_check()
+        }
+    }
+}
+
 /// [`selection_summary`] for one addon over `(name, labels)` pairs.
 pub fn summarize<'a, L: Labels + ?Sized + 'a>(
     addon: &CatalogAddon,
     clusters: impl IntoIterator<Item = (&'a str, &'a L)>,
 ) -> String {
     let (mut selected, mut total) = (0usize, 0usize);
-    let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+    let mut failures: BTreeMap<Failure, usize> = BTreeMap::new();
     for (name, labels) in clusters {
         total += 1;
-        match checks_on(addon, name, labels).into_iter().find(|c| !c.ok) {
+        match first_failure(addon, name, labels) {
             None => selected += 1,
-            Some(f) => *reasons.entry(f.requirement).or_default() += 1,
+            Some(f) => *failures.entry(f).or_default() += 1,
         }
+    }
+    let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+    for (f, n) in failures {
+        *reasons.entry(failure_text(addon, f)).or_default() += n;
     }
     let mut out = format!("{selected}/{total} clusters selected");
     let mut sorted: Vec<(String, usize)> = reasons.into_iter().collect();
@@ -415,6 +479,7 @@ pub fn report(
 mod tests {
     use super::*;
     use crate::catalog::{CatalogAddon, CatalogObject};
+    use proptest::prelude::*;
 
     fn addon(name: &str, spec: serde_json::Value) -> CatalogAddon {
         let v = serde_json::json!({"apiVersion": "types.kubefed.io/v1beta1", "kind": "FederatedAddon",
@@ -524,6 +589,54 @@ mod tests {
         let mut gamma = beta.clone();
         gamma.version = Some("v1.20.1".parse().expect("version"));
         assert!(explain_pair(&c, &gamma, kibana).blocked.is_empty());
+    }
+
+    /// What `summarize` did before it named failures by position: every check built, the
+    /// first failing one's text counted.
+    fn summarize_by_checks(
+        addon: &CatalogAddon,
+        clusters: &[(String, BTreeMap<String, String>)],
+    ) -> String {
+        let (mut selected, mut reasons) = (0usize, BTreeMap::<String, usize>::new());
+        for (name, labels) in clusters {
+            match checks_on(addon, name, labels).into_iter().find(|c| !c.ok) {
+                None => selected += 1,
+                Some(f) => *reasons.entry(f.requirement).or_default() += 1,
+            }
+        }
+        let mut out = format!("{selected}/{} clusters selected", clusters.len());
+        let mut sorted: Vec<(String, usize)> = reasons.into_iter().collect();
+        sorted.sort_by(|x, y| y.1.cmp(&x.1).then_with(|| x.0.cmp(&y.0)));
+        for (i, (req, n)) in sorted.iter().enumerate() {
+            let sep = if i == 0 { ": " } else { "; " };
+            let _ = write!(out, "{sep}{n} failed {req}");
+        }
+        out
+    }
+
+    proptest! {
+        /// Naming failures by position says exactly what building every check said.
+        #[test]
+        fn summary_equals_the_checks_it_summarises(
+            placements in proptest::collection::vec(crate::placement::tests::arb_placement(), 1..5),
+            clusters in proptest::collection::vec(
+                proptest::collection::btree_map(
+                    proptest::sample::select(crate::placement::tests::KEYS).prop_map(String::from),
+                    proptest::sample::select(crate::placement::tests::VALUES).prop_map(String::from),
+                    0..5),
+                0..8),
+        ) {
+            let c = crate::placement::tests::catalog(&placements);
+            let fleet: Vec<(String, BTreeMap<String, String>)> = clusters
+                .into_iter()
+                .enumerate()
+                .map(|(i, l)| (format!("c{i}"), l))
+                .collect();
+            for a in c.addons() {
+                let fast = summarize(a, fleet.iter().map(|(n, l)| (n.as_str(), l)));
+                prop_assert_eq!(fast, summarize_by_checks(a, &fleet));
+            }
+        }
     }
 
     #[test]

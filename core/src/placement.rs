@@ -264,14 +264,15 @@ pub fn is_placed_plain(
     }
 }
 
+/// Generators shared with other modules' property tests.
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::catalog::{CatalogAddon, CatalogObject};
     use proptest::prelude::*;
 
-    const KEYS: &[&str] = &["t", "v", "kommander.mesosphere.io/federation-enabled", "e"];
-    const VALUES: &[&str] = &["", "a", "b", "false", "true"];
+    pub(crate) const KEYS: &[&str] = &["t", "v", "kommander.mesosphere.io/federation-enabled", "e"];
+    pub(crate) const VALUES: &[&str] = &["", "a", "b", "false", "true"];
 
     fn arb_expr() -> impl Strategy<Value = serde_json::Value> {
         let key = proptest::sample::select(KEYS);
@@ -287,7 +288,7 @@ mod tests {
         ]
     }
 
-    fn arb_placement() -> impl Strategy<Value = serde_json::Value> {
+    pub(crate) fn arb_placement() -> impl Strategy<Value = serde_json::Value> {
         let labels = proptest::collection::btree_map(
             proptest::sample::select(KEYS),
             proptest::sample::select(VALUES),
@@ -302,7 +303,7 @@ mod tests {
         ]
     }
 
-    fn catalog(placements: &[serde_json::Value]) -> Catalog {
+    pub(crate) fn catalog(placements: &[serde_json::Value]) -> Catalog {
         let addons = placements
             .iter()
             .enumerate()
