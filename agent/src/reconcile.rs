@@ -16,7 +16,7 @@
 //! not re-read the manifests of all the others. Killing and restarting an agent at any
 //! point loses nothing.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,10 +65,10 @@ pub struct Agent<M> {
     cluster: String,
     member: Arc<M>,
     config: AgentConfig,
-    retries: HashMap<AddonId, Retry>,
+    retries: FxHashMap<AddonId, Retry>,
     /// For addons that are deploying or deployed: (generation, time) before which their
     /// manifests need not be read again, as long as their status is what this agent wrote.
-    next_read: HashMap<AddonId, (i64, Instant)>,
+    next_read: FxHashMap<AddonId, (i64, Instant)>,
     rng: SmallRng,
 }
 
@@ -79,8 +79,8 @@ impl<M: MemberCluster> Agent<M> {
             cluster: cluster.into(),
             member,
             config,
-            retries: HashMap::new(),
-            next_read: HashMap::new(),
+            retries: FxHashMap::default(),
+            next_read: FxHashMap::default(),
             rng: SmallRng::seed_from_u64(seed),
         }
     }
@@ -117,10 +117,15 @@ impl<M: MemberCluster> Agent<M> {
         let version = self.member.version().await?;
         let version: Option<KubeVersion> = version.parse().ok();
         let mut next = self.config.resync;
-        self.retries
-            .retain(|id, _| addons.iter().any(|a| a.id == *id));
-        self.next_read
-            .retain(|id, _| addons.iter().any(|a| a.id == *id));
+        // Forget addons that are gone once the maps outgrow the member (an entry left for a
+        // gone addon is harmless: a new object of that name starts without our status).
+        let gone = |id: &AddonId| !addons.iter().any(|a| a.id == *id);
+        if self.retries.len() > addons.len() {
+            self.retries.retain(|id, _| !gone(id));
+        }
+        if self.next_read.len() > addons.len() {
+            self.next_read.retain(|id, _| !gone(id));
+        }
         for a in &addons {
             let span = info_span!("reconcile_addon", cluster = %self.cluster, addon = %a.id);
             let outcome = self.reconcile(a, &addons, version).instrument(span).await;
@@ -323,17 +328,17 @@ fn unmet_requirement(a: &MemberAddon, all: &[MemberAddon]) -> Option<String> {
                 );
             }
         };
-        let text = sel
-            .requirements()
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
         let candidates: Vec<&MemberAddon> = all
             .iter()
             .filter(|o| o.id != a.id && !o.deleting && sel.matches(&*o.labels))
             .collect();
         if candidates.is_empty() {
+            let text = sel
+                .requirements()
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
             return Some(format!("waiting for {text}: no such addon in this cluster"));
         }
         if !candidates
