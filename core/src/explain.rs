@@ -390,6 +390,11 @@ pub fn summarize<'a, L: Labels + ?Sized + 'a>(
     for (f, n) in failures {
         *reasons.entry(failure_text(addon, f)).or_default() += n;
     }
+    summary_text(selected, total, reasons)
+}
+
+/// `N/M clusters selected: K failed <requirement>; ...`, most common reason first.
+fn summary_text(selected: usize, total: usize, reasons: BTreeMap<String, usize>) -> String {
     let mut out = format!("{selected}/{total} clusters selected");
     let mut sorted: Vec<(String, usize)> = reasons.into_iter().collect();
     sorted.sort_by(|x, y| y.1.cmp(&x.1).then_with(|| x.0.cmp(&y.0)));
@@ -604,14 +609,7 @@ mod tests {
                 Some(f) => *reasons.entry(f.requirement).or_default() += 1,
             }
         }
-        let mut out = format!("{selected}/{} clusters selected", clusters.len());
-        let mut sorted: Vec<(String, usize)> = reasons.into_iter().collect();
-        sorted.sort_by(|x, y| y.1.cmp(&x.1).then_with(|| x.0.cmp(&y.0)));
-        for (i, (req, n)) in sorted.iter().enumerate() {
-            let sep = if i == 0 { ": " } else { "; " };
-            let _ = write!(out, "{sep}{n} failed {req}");
-        }
-        out
+        summary_text(selected, clusters.len(), reasons)
     }
 
     proptest! {
