@@ -155,7 +155,7 @@ struct StoredCluster {
 }
 
 impl StoredCluster {
-    fn new(mut object: KubeFedCluster, interner: &mut Interner) -> Self {
+    fn new(mut object: KubeFedCluster, interner: &mut Interner, changed_at: u64) -> Self {
         let labels = object
             .metadata
             .labels
@@ -164,7 +164,7 @@ impl StoredCluster {
         Self {
             object,
             labels,
-            changed_at: 0,
+            changed_at,
         }
     }
 
@@ -316,8 +316,8 @@ impl MemoryHost {
         }
         cluster.metadata.namespace = Some(ns.clone());
         cluster.metadata.resource_version = Some(Self::bump(&mut g));
-        let mut stored = StoredCluster::new(cluster, &mut g.interner);
-        stored.changed_at = g.revision;
+        let revision = g.revision;
+        let stored = StoredCluster::new(cluster, &mut g.interner, revision);
         g.clusters.insert(&ns, &name, stored);
         self.notify(
             &mut g,
