@@ -200,7 +200,7 @@ pub struct MemoryMember {
     name: String,
     inner: Mutex<Inner>,
     changes: watch::Sender<u64>,
-    /// Writes made to this member.
+    /// Calls made to this member, for the report.
     pub calls: CallCounts,
 }
 
