@@ -139,26 +139,21 @@ fn checks_on<L: Labels + ?Sized>(addon: &CatalogAddon, name: &str, labels: &L) -
     let mut out = Vec::new();
     let enabled = cluster.labels.get(FEDERATION_ENABLED);
     if enabled == Some("false") {
-        let gate = Requirement {
-            key: FEDERATION_ENABLED.into(),
-            operator: Operator::NotIn,
-            values: vec!["false".into()],
-        };
-        out.push(requirement_check(&gate, cluster.labels));
+        out.push(requirement_check(&federation_gate(), cluster.labels));
     }
     match &addon.target {
         Target::Clusters(names) => {
             let ok = names.iter().any(|n| n == cluster.name);
             out.push(Check {
                 ok,
-                requirement: format!("listed in spec.placement.clusters [{}]", names.join(" ")),
+                requirement: listed_text(names),
                 actual: cluster.name.to_owned(),
                 short: format!("{} is not in spec.placement.clusters", cluster.name),
             });
         }
         Target::Selector(Selector::Nothing) => out.push(Check {
             ok: false,
-            requirement: "spec.placement has neither clusters nor clusterSelector".into(),
+            requirement: NO_PLACEMENT.into(),
             actual: "selects no cluster".into(),
             short: "it has no placement".into(),
         }),
@@ -347,30 +342,32 @@ fn first_failure<L: Labels + ?Sized>(
 
 /// The requirement text [`checks_on`] gives the check `f` names.
 fn failure_text(addon: &CatalogAddon, f: Failure) -> String {
-    // The placement's own check comes first on a cluster without labels; its text does not
-    // depend on the cluster.
-    let placement_check = || {
-        checks_on(addon, "", &BTreeMap::<String, String>::new())
-            .into_iter()
-            .next()
-            .map(|c| c.requirement)
-            .unwrap_or_default()
-    };
     match (f, &addon.target) {
-        (Failure::Gate, _) => Requirement {
-            key: FEDERATION_ENABLED.into(),
-            operator: Operator::NotIn,
-            values: vec!["false".into()],
-        }
-        .to_string(),
+        (Failure::Gate, _) => federation_gate().to_string(),
+        (Failure::NotListed, Target::Clusters(names)) => listed_text(names),
         (Failure::Requirement(i), Target::Selector(Selector::All(reqs))) => {
             reqs.get(i).map(ToString::to_string).unwrap_or_default()
         }
-        (Failure::NotListed | Failure::NoPlacement | Failure::Requirement(_), _) => {
-            placement_check()
-        }
+        _ => NO_PLACEMENT.into(),
     }
 }
+
+/// The gate every placement passes first.
+fn federation_gate() -> Requirement {
+    Requirement {
+        key: FEDERATION_ENABLED.into(),
+        operator: Operator::NotIn,
+        values: vec!["false".into()],
+    }
+}
+
+/// The requirement a `spec.placement.clusters` list sets.
+fn listed_text(names: &[String]) -> String {
+    format!("listed in spec.placement.clusters [{}]", names.join(" "))
+}
+
+/// The requirement a placement with neither clusters nor a selector fails.
+const NO_PLACEMENT: &str = "spec.placement has neither clusters nor clusterSelector";
 
 /// [`selection_summary`] for one addon over `(name, labels)` pairs.
 pub fn summarize<'a, L: Labels + ?Sized + 'a>(
