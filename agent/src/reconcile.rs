@@ -16,7 +16,6 @@
 //! not re-read the manifests of all the others. Killing and restarting an agent at any
 //! point loses nothing.
 
-use rustc_hash::FxHashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +27,7 @@ use flotilla_core::types::{AddonStatus, REVISION_ANNOTATION, Stage};
 use flotilla_core::version::{KubeVersion, VersionBound};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use rustc_hash::FxHashMap;
 use tokio::time::Instant;
 use tracing::{Instrument, debug, info_span, warn};
 
