@@ -15,7 +15,7 @@
 //! 3. member and hub statuses agree;
 //! 4. once every fault has healed, the fleet converges within the deadline.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -31,6 +31,7 @@ use flotilla_core::types::{MANAGED_LABEL, REVISION_ANNOTATION};
 use flotilla_manager::manager::ManagerConfig;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 use tokio::time::Instant;
 
@@ -234,7 +235,7 @@ struct Driver {
     suspects: BTreeMap<(String, AddonId), Instant>,
     /// What each cluster's exclusion check last saw (host labels revision, member change
     /// count), and the catalog it used: a cluster where neither moved is not read again.
-    exclusions_seen: HashMap<String, (u64, u64)>,
+    exclusions_seen: FxHashMap<String, (u64, u64)>,
     exclusions_catalog: Catalog,
     grace: Duration,
     violations: Vec<Violation>,
@@ -306,7 +307,7 @@ impl Driver {
             next_index: 0,
             heals: Vec::new(),
             suspects: BTreeMap::new(),
-            exclusions_seen: HashMap::new(),
+            exclusions_seen: FxHashMap::default(),
             exclusions_catalog: Catalog::default(),
             grace: scenario.probe_period.0 * 3 + Duration::from_secs(30),
             violations: Vec::new(),

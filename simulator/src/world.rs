@@ -23,12 +23,14 @@ use flotilla_core::types::{
 };
 use flotilla_manager::host::{HostError, MemoryHost};
 use flotilla_manager::manager::{Connector, ManagerConfig, ManagerHandle, Stats, start};
+use rustc_hash::FxHashMap;
 use tokio::task::AbortHandle;
 
-/// Resolves KubeFedClusters to simulated members by name.
+/// Resolves KubeFedClusters to simulated members by name (hashed: the checks look up
+/// every member of a large fleet, and a tree walk over cold names costs more than the check).
 #[derive(Default)]
 pub struct Registry {
-    members: Mutex<BTreeMap<String, Arc<MemoryMember>>>,
+    members: Mutex<FxHashMap<String, Arc<MemoryMember>>>,
 }
 
 impl Registry {
@@ -53,7 +55,9 @@ impl Registry {
         self.members
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+            .iter()
+            .map(|(name, m)| (name.clone(), m.clone()))
+            .collect()
     }
 }
 
