@@ -428,8 +428,19 @@ impl MemberCluster for KubeMember {
     async fn readiness(
         &self,
         _owner: &AddonId,
-        manifest: &Value,
-    ) -> Result<Readiness, MemberError> {
+        manifests: &[Value],
+    ) -> Result<Vec<Readiness>, MemberError> {
+        futures::future::try_join_all(manifests.iter().map(|m| self.readiness_of(m))).await
+    }
+
+    fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+}
+
+impl KubeMember {
+    /// One manifest's readiness: a GET and kstatus.
+    async fn readiness_of(&self, manifest: &Value) -> Result<Readiness, MemberError> {
         let (api, name) = self.resource_api(manifest).await?;
         let obj = match api.get(&name).await {
             Ok(o) => o,
@@ -442,10 +453,6 @@ impl MemberCluster for KubeMember {
             manifest.get("kind").and_then(Value::as_str).unwrap_or(""),
             &obj,
         ))
-    }
-
-    fn changes(&self) -> watch::Receiver<u64> {
-        self.changes.subscribe()
     }
 }
 

@@ -121,12 +121,14 @@ pub trait MemberCluster: Send + Sync + 'static {
         &self,
         owner: &AddonId,
     ) -> impl Future<Output = Result<(), MemberError>> + Send;
-    /// Whether one applied manifest is ready (kstatus-style).
+    /// Whether each of an addon's applied manifests is ready (kstatus-style), in order.
+    /// One call for the addon: a member reads them concurrently, one round trip, as a
+    /// reader of `kubectl get` output would.
     fn readiness(
         &self,
         owner: &AddonId,
-        manifest: &Value,
-    ) -> impl Future<Output = Result<Readiness, MemberError>> + Send;
+        manifests: &[Value],
+    ) -> impl Future<Output = Result<Vec<Readiness>, MemberError>> + Send;
     /// Ticks whenever an Addon or ClusterAddon changes (a watch, reduced to "look again").
     fn changes(&self) -> tokio::sync::watch::Receiver<u64>;
 }

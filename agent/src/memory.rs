@@ -321,8 +321,16 @@ impl MemoryMember {
 
     /// Latency, reachability and injected errors for one call; `write` adds conflicts.
     async fn call(&self, write: bool) -> Result<(), MemberError> {
+        self.calls_at_once(write, 1).await
+    }
+
+    /// `requests` calls made at once: one latency, each request drawing its own fault
+    /// (the first one found fails the lot).
+    async fn calls_at_once(&self, write: bool, requests: usize) -> Result<(), MemberError> {
         if !write {
-            self.calls.reads.fetch_add(1, Ordering::Relaxed);
+            self.calls
+                .reads
+                .fetch_add(requests as u64, Ordering::Relaxed);
         }
         let (delay, reachable, fault) = {
             let mut guard = self.lock();
@@ -334,22 +342,29 @@ impl MemoryMember {
                 b.latency_jitter.mul_f64(g.rng.random::<f64>())
             };
             let mut fault = None;
-            if b.error_rate > 0.0 && g.rng.random_bool(b.error_rate.min(1.0)) {
-                fault = Some(MemberError::Api {
-                    code: 500,
-                    message: "injected internal error".into(),
-                });
-            } else if b.throttle_rate > 0.0 && g.rng.random_bool(b.throttle_rate.min(1.0)) {
-                fault = Some(MemberError::Api {
-                    code: 429,
-                    message: "injected throttling".into(),
-                });
-            } else if write && b.conflict_rate > 0.0 && g.rng.random_bool(b.conflict_rate.min(1.0))
-            {
-                fault = Some(MemberError::Api {
-                    code: 409,
-                    message: "injected conflict".into(),
-                });
+            for _ in 0..requests {
+                if b.error_rate > 0.0 && g.rng.random_bool(b.error_rate.min(1.0)) {
+                    fault = Some(MemberError::Api {
+                        code: 500,
+                        message: "injected internal error".into(),
+                    });
+                } else if b.throttle_rate > 0.0 && g.rng.random_bool(b.throttle_rate.min(1.0)) {
+                    fault = Some(MemberError::Api {
+                        code: 429,
+                        message: "injected throttling".into(),
+                    });
+                } else if write
+                    && b.conflict_rate > 0.0
+                    && g.rng.random_bool(b.conflict_rate.min(1.0))
+                {
+                    fault = Some(MemberError::Api {
+                        code: 409,
+                        message: "injected conflict".into(),
+                    });
+                }
+                if fault.is_some() {
+                    break;
+                }
             }
             (b.latency + jitter, g.reachable, fault)
         };
@@ -564,30 +579,41 @@ impl MemberCluster for MemoryMember {
         Ok(())
     }
 
-    async fn readiness(&self, owner: &AddonId, manifest: &Value) -> Result<Readiness, MemberError> {
-        self.call(false).await?;
-        let (owner, key) = (id_hash(owner), key_hash(manifest));
-        let g = self.lock();
-        let Some(m) = g
-            .manifests
-            .iter()
-            .find(|m| m.owner == owner && m.key == key)
-        else {
-            return Ok(Readiness::Pending { retry_after: None });
-        };
+    async fn readiness(
+        &self,
+        owner: &AddonId,
+        manifests: &[Value],
+    ) -> Result<Vec<Readiness>, MemberError> {
+        if manifests.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.calls_at_once(false, manifests.len()).await?;
+        let owner = id_hash(owner);
         let now = Instant::now();
-        Ok(if now < m.settles_at {
-            Readiness::Pending {
-                retry_after: Some(m.settles_at - now),
+        let g = self.lock();
+        let one = |manifest: &Value| {
+            let key = key_hash(manifest);
+            let Some(m) = g
+                .manifests
+                .iter()
+                .find(|m| m.owner == owner && m.key == key)
+            else {
+                return Readiness::Pending { retry_after: None };
+            };
+            if now < m.settles_at {
+                Readiness::Pending {
+                    retry_after: Some(m.settles_at - now),
+                }
+            } else if m.fails {
+                Readiness::Failed(format!(
+                    "{} failed to become ready (simulated failure)",
+                    manifest_key(manifest)
+                ))
+            } else {
+                Readiness::Ready
             }
-        } else if m.fails {
-            Readiness::Failed(format!(
-                "{} failed to become ready (simulated failure)",
-                manifest_key(manifest)
-            ))
-        } else {
-            Readiness::Ready
-        })
+        };
+        Ok(manifests.iter().map(one).collect())
     }
 
     fn changes(&self) -> watch::Receiver<u64> {

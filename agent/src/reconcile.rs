@@ -254,8 +254,8 @@ impl<M: MemberCluster> Agent<M> {
         }
         self.next_read.remove(&a.id);
         let mut wait: Option<Duration> = None;
-        for m in &a.spec.manifests {
-            match self.member.readiness(&a.id, m).await? {
+        for r in self.member.readiness(&a.id, &a.spec.manifests).await? {
+            match r {
                 Readiness::Ready => {}
                 Readiness::Pending { retry_after } => {
                     let d = retry_after.unwrap_or(self.config.poll);
