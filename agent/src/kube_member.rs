@@ -261,11 +261,14 @@ fn member_addon(
 }
 
 impl MemberCluster for KubeMember {
-    async fn healthz(&self) -> Result<String, MemberError> {
+    async fn healthz(&self, timeout: Duration) -> Result<String, MemberError> {
         let req = http::Request::get("/healthz")
             .body(Vec::new())
             .map_err(|e| MemberError::Unreachable(e.to_string()))?;
-        self.client.request_text(req).await.map_err(api_error)
+        tokio::time::timeout(timeout, self.client.request_text(req))
+            .await
+            .map_err(|_| MemberError::Timeout(timeout))?
+            .map_err(api_error)
     }
 
     async fn version(&self) -> Result<String, MemberError> {

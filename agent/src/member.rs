@@ -79,8 +79,13 @@ pub enum Readiness {
 
 /// Every call the manager and the agent make to a member cluster.
 pub trait MemberCluster: Send + Sync + 'static {
-    /// `GET /healthz`: the body (KubeFed compares it to "ok", ignoring case).
-    fn healthz(&self) -> impl Future<Output = Result<String, MemberError>> + Send;
+    /// `GET /healthz`: the body (KubeFed compares it to "ok", ignoring case), or
+    /// [`MemberError::Timeout`] after `timeout`. The client applies the timeout, as KubeFed's
+    /// does: a simulated member that knows its latency needs no second timer to say so.
+    fn healthz(
+        &self,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<String, MemberError>> + Send;
     /// `GET /version`: the `gitVersion`.
     fn version(&self) -> impl Future<Output = Result<String, MemberError>> + Send;
     /// The labels of every node.

@@ -388,9 +388,13 @@ impl MemoryMember {
 }
 
 impl MemberCluster for MemoryMember {
-    async fn healthz(&self) -> Result<String, MemberError> {
+    async fn healthz(&self, timeout: Duration) -> Result<String, MemberError> {
         self.calls.reads.fetch_add(1, Ordering::Relaxed);
         let delay = self.lock().behavior.latency;
+        if delay > timeout {
+            tokio::time::sleep(timeout).await;
+            return Err(MemberError::Timeout(timeout));
+        }
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }

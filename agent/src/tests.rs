@@ -9,7 +9,7 @@ use flotilla_core::render::DesiredAddon;
 use flotilla_core::selector::LabelSelector;
 use flotilla_core::types::{ADDON_NAME_LABEL, AddonSpec, KubernetesSupport, Stage};
 
-use crate::member::MemberCluster;
+use crate::member::{MemberCluster, Readiness};
 use crate::memory::{Behavior, MemoryMember, Stage as SimStage};
 use crate::reconcile::{Agent, AgentConfig};
 
@@ -350,4 +350,48 @@ async fn a_deploying_addon_is_read_again_when_it_may_be_ready_not_when_another_i
     tokio::time::advance(wait).await;
     agent.pass().await.expect("pass");
     assert_eq!(status_of(&m, "velero"), (Some(Stage::Deployed), true, None));
+}
+
+/// The member client applies the probe's timeout: a member slower than it answers
+/// "timed out" once the timeout has passed, not when its own latency would have.
+#[tokio::test(start_paused = true)]
+async fn a_healthz_slower_than_its_timeout_times_out_at_the_timeout() {
+    let slow = Behavior {
+        latency: Duration::from_secs(5),
+        ..Behavior::default()
+    };
+    let m = MemoryMember::new("c1", "v1.20.0", vec![], slow, 1);
+    let start = tokio::time::Instant::now();
+    let timeout = Duration::from_secs(3);
+    assert_eq!(
+        m.healthz(timeout).await,
+        Err(crate::member::MemberError::Timeout(timeout))
+    );
+    assert_eq!(start.elapsed(), timeout);
+    let start = tokio::time::Instant::now();
+    assert_eq!(
+        m.healthz(Duration::from_secs(10)).await.as_deref(),
+        Ok("ok")
+    );
+    assert_eq!(start.elapsed(), Duration::from_secs(5));
+}
+
+/// An addon's manifests are read in one round trip, and each GET is still counted.
+#[tokio::test(start_paused = true)]
+async fn an_addons_readiness_is_one_round_trip_of_one_read_per_manifest() {
+    let behavior = Behavior {
+        latency: Duration::from_secs(1),
+        ..Behavior::default()
+    };
+    let m = MemoryMember::new("c1", "v1.20.0", vec![], behavior, 1);
+    let manifests = vec![deployment("a"), deployment("b"), deployment("c")];
+    for d in &manifests {
+        m.apply_manifest(&id("x"), d).await.expect("apply");
+    }
+    let reads = || m.calls.reads.load(std::sync::atomic::Ordering::Relaxed);
+    let (before, start) = (reads(), tokio::time::Instant::now());
+    let states = m.readiness(&id("x"), &manifests).await.expect("read");
+    assert_eq!(states, vec![Readiness::Ready; 3]);
+    assert_eq!(start.elapsed(), Duration::from_secs(1));
+    assert_eq!(reads() - before, 3);
 }

@@ -436,11 +436,10 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
         member: &C::Member,
         p: &mut ProbeState,
     ) {
-        let verdict = match tokio::time::timeout(self.config.probe_timeout, member.healthz()).await
-        {
-            Ok(Ok(body)) if body.trim().eq_ignore_ascii_case("ok") => Health::Ready,
-            Ok(Ok(_)) => Health::NotReady,
-            Ok(Err(_)) | Err(_) => Health::Offline,
+        let verdict = match member.healthz(self.config.probe_timeout).await {
+            Ok(body) if body.trim().eq_ignore_ascii_case("ok") => Health::Ready,
+            Ok(_) => Health::NotReady,
+            Err(_) => Health::Offline,
         };
         let counter = match verdict {
             Health::Ready => &self.stats.probes_ok,

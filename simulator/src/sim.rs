@@ -713,6 +713,7 @@ pub async fn simulate(
     let mut converged = false;
     let mut final_mismatches = Vec::new();
     let mut last_exclusion_check = Instant::now();
+    let mut last_ready_count = wall_start;
     // The exclusion invariant catches an excluded addon within 1.5 grace periods.
     let exclusion_every = if opts.virtual_time {
         d.grace / 2
@@ -796,8 +797,11 @@ pub async fn simulate(
         }
         progress_state.elapsed = d.start.elapsed();
         progress_state.attached = d.world.host.cluster_count();
-        if want_check {
+        // Only the progress line shows this count, and reading every member for it is a
+        // scan of the fleet: a few times a second of wall time is enough.
+        if want_check && last_ready_count.elapsed() >= Duration::from_millis(250) {
             progress_state.ready_clusters = d.ready_clusters();
+            last_ready_count = std::time::Instant::now();
         }
         progress(&progress_state);
         tokio::time::sleep(tick).await;

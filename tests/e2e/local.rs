@@ -292,7 +292,11 @@ async fn the_agent_deploys_and_uninstalls_against_a_real_api_server() {
     cp.kubectl(&["create", "namespace", "kubeaddons"]);
     let member = KubeMember::new(client(&cp).await);
     assert_eq!(
-        member.healthz().await.expect("healthz").to_lowercase(),
+        member
+            .healthz(std::time::Duration::from_secs(10))
+            .await
+            .expect("healthz")
+            .to_lowercase(),
         "ok"
     );
     assert!(
