@@ -341,31 +341,7 @@ impl MemoryMember {
             } else {
                 b.latency_jitter.mul_f64(g.rng.random::<f64>())
             };
-            let mut fault = None;
-            for _ in 0..requests {
-                if b.error_rate > 0.0 && g.rng.random_bool(b.error_rate.min(1.0)) {
-                    fault = Some(MemberError::Api {
-                        code: 500,
-                        message: "injected internal error".into(),
-                    });
-                } else if b.throttle_rate > 0.0 && g.rng.random_bool(b.throttle_rate.min(1.0)) {
-                    fault = Some(MemberError::Api {
-                        code: 429,
-                        message: "injected throttling".into(),
-                    });
-                } else if write
-                    && b.conflict_rate > 0.0
-                    && g.rng.random_bool(b.conflict_rate.min(1.0))
-                {
-                    fault = Some(MemberError::Api {
-                        code: 409,
-                        message: "injected conflict".into(),
-                    });
-                }
-                if fault.is_some() {
-                    break;
-                }
-            }
+            let fault = (0..requests).find_map(|_| injected_fault(b, &mut g.rng, write));
             (b.latency + jitter, g.reachable, fault)
         };
         if !delay.is_zero() {
@@ -622,6 +598,25 @@ impl MemberCluster for MemoryMember {
 
     fn changes(&self) -> watch::Receiver<u64> {
         self.changes.subscribe()
+    }
+}
+
+/// The error `b` injects into one request, if any (conflicts only into writes).
+fn injected_fault(b: &Behavior, rng: &mut SmallRng, write: bool) -> Option<MemberError> {
+    let api = |code, message: &str| {
+        Some(MemberError::Api {
+            code,
+            message: message.into(),
+        })
+    };
+    if b.error_rate > 0.0 && rng.random_bool(b.error_rate.min(1.0)) {
+        api(500, "injected internal error")
+    } else if b.throttle_rate > 0.0 && rng.random_bool(b.throttle_rate.min(1.0)) {
+        api(429, "injected throttling")
+    } else if write && b.conflict_rate > 0.0 && rng.random_bool(b.conflict_rate.min(1.0)) {
+        api(409, "injected conflict")
+    } else {
+        None
     }
 }
 
