@@ -146,26 +146,31 @@ pub trait HostStore: Send + Sync + 'static {
     fn watch(&self, include_status: bool) -> mpsc::UnboundedReceiver<HostEvent>;
 }
 
-/// A cluster as the in-memory host keeps it: the object without its labels, which are held
-/// apart in shared form and put back on every read.
+/// A cluster as the in-memory host keeps it: the object without its labels and its
+/// resourceVersion, which are held apart (labels in shared form, the version as a number:
+/// every probe's status write moves it) and put back on every read.
 struct StoredCluster {
     object: KubeFedCluster,
     labels: Option<LabelSet>,
+    /// Host revision of its last write.
+    revision: u64,
     /// Host revision of its last write that was not status-only.
     changed_at: u64,
 }
 
 impl StoredCluster {
-    fn new(mut object: KubeFedCluster, interner: &mut Interner, changed_at: u64) -> Self {
+    fn new(mut object: KubeFedCluster, interner: &mut Interner, revision: u64) -> Self {
         let labels = object
             .metadata
             .labels
             .take()
             .map(|l| LabelSet::new(&l, interner));
+        object.metadata.resource_version = None;
         Self {
             object,
             labels,
-            changed_at,
+            revision,
+            changed_at: revision,
         }
     }
 
@@ -179,6 +184,7 @@ impl StoredCluster {
     fn to_object(&self) -> KubeFedCluster {
         let mut c = self.object.clone();
         c.metadata.labels = self.labels.as_ref().map(LabelSet::to_map);
+        c.metadata.resource_version = Some(self.revision.to_string());
         c
     }
 }
@@ -318,7 +324,7 @@ impl MemoryHost {
             cluster.metadata.deletion_timestamp = old.metadata.deletion_timestamp.clone();
         }
         cluster.metadata.namespace = Some(ns.clone());
-        cluster.metadata.resource_version = Some(Self::bump(&mut g));
+        g.revision += 1;
         let revision = g.revision;
         let stored = StoredCluster::new(cluster, &mut g.interner, revision);
         g.clusters.insert(&ns, &name, stored);
@@ -381,7 +387,8 @@ impl MemoryHost {
         {
             g.clusters.remove(namespace, name);
         } else {
-            c.metadata.resource_version = Some(next_rv(&mut g.revision));
+            g.revision += 1;
+            stored.revision = g.revision;
             if !status_only {
                 stored.changed_at = g.revision;
             }
@@ -517,7 +524,7 @@ impl HostStore for MemoryHost {
         resource_version: &str,
     ) -> Result<(), HostError> {
         self.write_cluster(namespace, name, false, |c, interner| {
-            if c.object.metadata.resource_version.as_deref() != Some(resource_version) {
+            if c.revision.to_string() != resource_version {
                 return Err(HostError::Conflict);
             }
             check_cluster_type_change(name, &c.labels(), &labels)
