@@ -127,8 +127,8 @@ pub trait MemberCluster: Send + Sync + 'static {
         owner: &AddonId,
     ) -> impl Future<Output = Result<(), MemberError>> + Send;
     /// Whether each of an addon's applied manifests is ready (kstatus-style), in order.
-    /// One call for the addon: a member reads them concurrently, one round trip, as a
-    /// reader of `kubectl get` output would.
+    /// One call for the addon: the reads go out together, so the agent waits one round
+    /// trip, not one per manifest.
     fn readiness(
         &self,
         owner: &AddonId,

@@ -246,6 +246,12 @@ struct Inner {
     revision: u64,
 }
 
+/// The host's next revision: every write moves it, as etcd's does.
+fn next_revision(revision: &mut u64) -> u64 {
+    *revision += 1;
+    *revision
+}
+
 /// An in-memory host cluster.
 #[derive(Default)]
 pub struct MemoryHost {
@@ -263,11 +269,6 @@ fn meta_mut(
     }
 }
 
-fn next_rv(revision: &mut u64) -> String {
-    *revision += 1;
-    revision.to_string()
-}
-
 impl MemoryHost {
     /// An empty host.
     pub fn new() -> Self {
@@ -278,10 +279,6 @@ impl MemoryHost {
         self.inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn bump(g: &mut Inner) -> String {
-        next_rv(&mut g.revision)
     }
 
     /// Counts a write and tells the watchers that want it. The key is made only when someone
@@ -324,8 +321,7 @@ impl MemoryHost {
             cluster.metadata.deletion_timestamp = old.metadata.deletion_timestamp.clone();
         }
         cluster.metadata.namespace = Some(ns.clone());
-        g.revision += 1;
-        let revision = g.revision;
+        let revision = next_revision(&mut g.revision);
         let stored = StoredCluster::new(cluster, &mut g.interner, revision);
         g.clusters.insert(&ns, &name, stored);
         self.notify(
@@ -387,8 +383,7 @@ impl MemoryHost {
         {
             g.clusters.remove(namespace, name);
         } else {
-            g.revision += 1;
-            stored.revision = g.revision;
+            stored.revision = next_revision(&mut g.revision);
             if !status_only {
                 stored.changed_at = g.revision;
             }
@@ -407,7 +402,7 @@ impl MemoryHost {
             Some(old) => old.generation() + 1,
             None => 1,
         };
-        let rv = Self::bump(&mut g);
+        let rv = next_revision(&mut g.revision).to_string();
         let m = meta_mut(&mut obj);
         m.generation = Some(generation);
         m.resource_version = Some(rv);
