@@ -112,7 +112,9 @@ async fn upgrade_out_of_range_removes_the_addon() {
     converge(&w, Duration::from_secs(60)).await;
     assert!(has(&w, "beta", "cert-manager"));
     member(&w, "beta").set_version("v1.21.2-eks-1");
-    converge(&w, Duration::from_secs(60)).await;
+    // The manager reads /version again within a facts period, the agent within a resync.
+    let facts = flotilla_manager::manager::ManagerConfig::default().facts_period;
+    converge(&w, facts + Duration::from_secs(60)).await;
     assert!(
         !has(&w, "beta", "cert-manager"),
         "cert-manager supports v1.16 to v1.20 only"

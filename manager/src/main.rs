@@ -52,6 +52,10 @@ enum Command {
         /// Time between health probes of each cluster (KubeFed: 10s).
         #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
         probe_period: Duration,
+        /// How often a Ready cluster's /version is read again for its kubernetes-version
+        /// label (a cluster coming back Ready is read at once).
+        #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+        facts_period: Duration,
         /// A cluster being detached that stays unreachable this long is detached anyway.
         #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
         detach_timeout: Duration,
@@ -137,12 +141,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run {
             no_leader_election,
             probe_period,
+            facts_period,
             detach_timeout,
         } => {
             let work = || async {
                 // Built once leading: condition timestamps count from here.
                 let config = ManagerConfig {
                     probe_period,
+                    facts_period,
                     detach_timeout,
                     seed: rand::random(),
                     ..ManagerConfig::default()

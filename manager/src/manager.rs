@@ -47,6 +47,10 @@ pub struct ManagerConfig {
     pub probe_period: Duration,
     /// How long a probe may take (KubeFed: 3 s).
     pub probe_timeout: Duration,
+    /// How often a Ready cluster's `/version` is read again for its kubernetes-version
+    /// label. A version moves on upgrades only, and an upgrade that restarts the API server
+    /// is read at once: a cluster coming back Ready is read on its first good probe.
+    pub facts_period: Duration,
     /// Consecutive failures before a Ready cluster is judged not Ready (KubeFed: 3).
     pub failure_threshold: u32,
     /// Consecutive successes before a cluster is judged Ready again (KubeFed: 1).
@@ -74,6 +78,7 @@ impl Default for ManagerConfig {
         Self {
             probe_period: Duration::from_secs(10),
             probe_timeout: Duration::from_secs(3),
+            facts_period: Duration::from_secs(300),
             failure_threshold: 3,
             success_threshold: 1,
             sync_workers: 4,
@@ -95,6 +100,8 @@ struct FactsCache {
     nodes: Option<Vec<BTreeMap<String, String>>>,
     region: Option<String>,
     zones: Vec<String>,
+    /// The version last read, and when; forgotten when the cluster stops being Ready.
+    version: Option<(String, Instant)>,
     /// The version and label generation the labels were last derived for.
     derived_for: Option<(String, u64)>,
 }
@@ -471,6 +478,9 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
             }
             _ => current,
         };
+        if next != Health::Ready {
+            p.cache.version = None;
+        }
         if next == Health::Ready
             && let Err(e) = self
                 .refresh_labels(namespace, name, member, &mut p.cache)
@@ -494,7 +504,7 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
         }
     }
 
-    /// Reads the facts (nodes once, the version every cycle), derives the labels when the
+    /// Reads the facts (nodes once, the version every facts period), derives the labels when the
     /// version or the cluster's labels changed, and writes them if they differ. A write that
     /// loses a resourceVersion race (the manager's own finalizer, a user's label) is retried
     /// at once on the fresh object rather than a probe period later.
@@ -525,14 +535,25 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
             }
             cache.nodes = Some(vec![rule_keys]);
         }
-        let git_version = member.version().await.map_err(|e| e.to_string())?;
+        let period = self.config.facts_period;
+        if cache
+            .version
+            .as_ref()
+            .is_none_or(|(_, at)| at.elapsed() >= period)
+        {
+            let v = member.version().await.map_err(|e| e.to_string())?;
+            cache.version = Some((v, Instant::now()));
+        }
+        let Some((git_version, _)) = &cache.version else {
+            return Ok(());
+        };
         let Some(generation) = self.fed().cluster(name).map(|c| c.labels_generation) else {
             return Ok(());
         };
         if cache
             .derived_for
             .as_ref()
-            .is_some_and(|(v, g)| *v == git_version && *g == generation)
+            .is_some_and(|(v, g)| v == git_version && *g == generation)
         {
             return Ok(());
         }
@@ -544,7 +565,7 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
             namespace,
             name,
             node_labels: nodes,
-            git_version: &git_version,
+            git_version,
             uid: None,
             workspace: None,
         };
@@ -569,7 +590,7 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
             .fed()
             .cluster(name)
             .map_or(generation, |c| c.labels_generation);
-        cache.derived_for = Some((git_version, generation));
+        cache.derived_for = Some((git_version.clone(), generation));
         Ok(())
     }
 
