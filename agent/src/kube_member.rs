@@ -430,10 +430,12 @@ impl MemberCluster for KubeMember {
 
     async fn readiness(
         &self,
-        _owner: &AddonId,
-        manifests: &[Value],
-    ) -> Result<Vec<Readiness>, MemberError> {
-        futures::future::try_join_all(manifests.iter().map(|m| self.readiness_of(m))).await
+        addons: &[(&AddonId, &[Value])],
+    ) -> Vec<Result<Vec<Readiness>, MemberError>> {
+        futures::future::join_all(addons.iter().map(|(_, manifests)| {
+            futures::future::try_join_all(manifests.iter().map(|m| self.readiness_of(m)))
+        }))
+        .await
     }
 
     fn changes(&self) -> watch::Receiver<u64> {

@@ -126,14 +126,14 @@ pub trait MemberCluster: Send + Sync + 'static {
         &self,
         owner: &AddonId,
     ) -> impl Future<Output = Result<(), MemberError>> + Send;
-    /// Whether each of an addon's applied manifests is ready (kstatus-style), in order.
-    /// One call for the addon: the reads go out together, so the agent waits one round
-    /// trip, not one per manifest.
+    /// Whether each applied manifest of each addon is ready (kstatus-style): one answer per
+    /// addon, in order, each holding one state per manifest or the error that addon's reads
+    /// met. One call for a whole pass: the reads go out together, so the agent waits one
+    /// round trip, not one per addon or manifest.
     fn readiness(
         &self,
-        owner: &AddonId,
-        manifests: &[Value],
-    ) -> impl Future<Output = Result<Vec<Readiness>, MemberError>> + Send;
+        addons: &[(&AddonId, &[Value])],
+    ) -> impl Future<Output = Vec<Result<Vec<Readiness>, MemberError>>> + Send;
     /// Ticks whenever an Addon or ClusterAddon changes (a watch, reduced to "look again").
     fn changes(&self) -> tokio::sync::watch::Receiver<u64>;
 }

@@ -321,45 +321,70 @@ impl MemoryMember {
 
     /// Latency, reachability and injected errors for one call; `write` adds conflicts.
     async fn call(&self, write: bool) -> Result<(), MemberError> {
-        self.calls_at_once(write, 1).await
-    }
-
-    /// `requests` calls made at once: one latency, each request drawing its own fault
-    /// (the first one found fails the lot).
-    async fn calls_at_once(&self, write: bool, requests: usize) -> Result<(), MemberError> {
         if !write {
-            self.calls
-                .reads
-                .fetch_add(requests as u64, Ordering::Relaxed);
+            self.calls.reads.fetch_add(1, Ordering::Relaxed);
         }
         let (delay, reachable, fault) = {
             let mut guard = self.lock();
             let g = &mut *guard;
-            let b = &*g.behavior;
-            let jitter = if b.latency_jitter.is_zero() {
-                Duration::ZERO
-            } else {
-                b.latency_jitter.mul_f64(g.rng.random::<f64>())
-            };
-            let fault = (0..requests).find_map(|_| injected_fault(b, &mut g.rng, write));
-            (b.latency + jitter, g.reachable, fault)
+            (
+                latency(g),
+                g.reachable,
+                injected_fault(&g.behavior, &mut g.rng, write),
+            )
         };
+        self.answer(delay, reachable).await?;
+        self.counted(fault).map_or(Ok(()), Err)
+    }
+
+    /// Reads that go out together, `groups[i]` of them for caller `i`: one latency, each
+    /// read drawing its own fault, the first one found failing its caller's group.
+    async fn reads_at_once(&self, groups: &[usize]) -> Vec<Result<(), MemberError>> {
+        let requests: usize = groups.iter().sum();
+        self.calls
+            .reads
+            .fetch_add(requests as u64, Ordering::Relaxed);
+        let (delay, reachable, faults) = {
+            let mut guard = self.lock();
+            let g = &mut *guard;
+            let delay = latency(g);
+            let b = &*g.behavior;
+            let faults: Vec<Option<MemberError>> = groups
+                .iter()
+                .map(|&n| (0..n).find_map(|_| injected_fault(b, &mut g.rng, false)))
+                .collect();
+            (delay, g.reachable, faults)
+        };
+        if let Err(e) = self.answer(delay, reachable).await {
+            return groups.iter().map(|_| Err(e.clone())).collect();
+        }
+        faults
+            .into_iter()
+            .map(|f| self.counted(f).map_or(Ok(()), Err))
+            .collect()
+    }
+
+    /// Waits out a round trip's latency; a member cut off answers nothing.
+    async fn answer(&self, delay: Duration, reachable: bool) -> Result<(), MemberError> {
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        if !reachable {
-            return Err(MemberError::Unreachable(format!(
+        if reachable {
+            Ok(())
+        } else {
+            Err(MemberError::Unreachable(format!(
                 "{}: connection refused",
                 self.name
-            )));
+            )))
         }
-        match fault {
-            Some(f) => {
-                self.calls.faults_injected.fetch_add(1, Ordering::Relaxed);
-                Err(f)
-            }
-            None => Ok(()),
+    }
+
+    /// Counts an injected fault in the report.
+    fn counted(&self, fault: Option<MemberError>) -> Option<MemberError> {
+        if fault.is_some() {
+            self.calls.faults_injected.fetch_add(1, Ordering::Relaxed);
         }
+        fault
     }
 }
 
@@ -561,17 +586,16 @@ impl MemberCluster for MemoryMember {
 
     async fn readiness(
         &self,
-        owner: &AddonId,
-        manifests: &[Value],
-    ) -> Result<Vec<Readiness>, MemberError> {
-        if manifests.is_empty() {
-            return Ok(Vec::new());
+        addons: &[(&AddonId, &[Value])],
+    ) -> Vec<Result<Vec<Readiness>, MemberError>> {
+        let groups: Vec<usize> = addons.iter().map(|(_, m)| m.len()).collect();
+        if groups.iter().all(|&n| n == 0) {
+            return addons.iter().map(|_| Ok(Vec::new())).collect();
         }
-        self.calls_at_once(false, manifests.len()).await?;
-        let owner = id_hash(owner);
+        let answers = self.reads_at_once(&groups).await;
         let now = Instant::now();
         let g = self.lock();
-        let one = |manifest: &Value| {
+        let one = |owner: u64, manifest: &Value| {
             let key = key_hash(manifest);
             let Some(m) = g
                 .manifests
@@ -593,11 +617,29 @@ impl MemberCluster for MemoryMember {
                 Readiness::Ready
             }
         };
-        Ok(manifests.iter().map(one).collect())
+        addons
+            .iter()
+            .zip(answers)
+            .map(|((owner, manifests), answer)| {
+                answer?;
+                let owner = id_hash(owner);
+                Ok(manifests.iter().map(|m| one(owner, m)).collect())
+            })
+            .collect()
     }
 
     fn changes(&self) -> watch::Receiver<u64> {
         self.changes.subscribe()
+    }
+}
+
+/// One round trip's latency: the behavior's, plus its jitter drawn from the member's RNG.
+fn latency(g: &mut Inner) -> Duration {
+    let b = &*g.behavior;
+    if b.latency_jitter.is_zero() {
+        b.latency
+    } else {
+        b.latency + b.latency_jitter.mul_f64(g.rng.random::<f64>())
     }
 }
 

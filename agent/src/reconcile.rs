@@ -10,11 +10,16 @@
 //! - otherwise apply the manifests (once per generation) → `deploying` → `deployed` when
 //!   every manifest is ready, or `failed` (retried with capped, jittered backoff).
 //!
-//! All state comes from the member; the only memory is retry bookkeeping and when each
-//! addon's manifests are next worth reading (a deployed one's at the next resync, a
-//! deploying one's when the first of them may be ready), so a pass woken by one addon does
-//! not re-read the manifests of all the others. Killing and restarting an agent at any
-//! point loses nothing.
+//! A pass reads, in one round trip, the manifests of every addon that is due a look, then
+//! settles each of them: a pass costs the member two round trips (list, readiness), not
+//! one per addon.
+//!
+//! All state comes from the member; the only memory is retry bookkeeping, the member's
+//! version (read again every resync: it moves on upgrades only), and when each addon's
+//! manifests are next worth reading (a deployed one's at the next resync, a deploying one's
+//! when the first of them may be ready), so a pass woken by one addon does not re-read the
+//! manifests of all the others. Killing and restarting an agent at any point loses
+//! nothing.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +37,14 @@ use tokio::time::Instant;
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::member::{MemberAddon, MemberCluster, MemberError, Readiness, UNINSTALL_FINALIZER};
+
+/// Where one addon's reconcile got to.
+enum Step {
+    /// As far as it goes for now; look again within the duration, if any.
+    Done(Option<Duration>),
+    /// Its manifests need reading: the pass reads them with every other addon's.
+    Read,
+}
 
 /// How the agent paces itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +82,8 @@ pub struct Agent<M> {
     /// For addons that are deploying or deployed: (generation, time) before which their
     /// manifests need not be read again, as long as their status is what this agent wrote.
     next_read: FxHashMap<AddonId, (i64, Instant)>,
+    /// The member's version as last read, and when.
+    version: Option<(Option<KubeVersion>, Instant)>,
     rng: SmallRng,
 }
 
@@ -81,6 +96,7 @@ impl<M: MemberCluster> Agent<M> {
             config,
             retries: FxHashMap::default(),
             next_read: FxHashMap::default(),
+            version: None,
             rng: SmallRng::seed_from_u64(seed),
         }
     }
@@ -114,8 +130,14 @@ impl<M: MemberCluster> Agent<M> {
     /// One level-based pass over every addon; returns when to look again.
     pub async fn pass(&mut self) -> Result<Duration, MemberError> {
         let addons = self.member.list_addons().await?;
-        let version = self.member.version().await?;
-        let version: Option<KubeVersion> = version.parse().ok();
+        let version = match self.version {
+            Some((v, at)) if at.elapsed() < self.config.resync => v,
+            _ => {
+                let v = self.member.version().await?.parse().ok();
+                self.version = Some((v, Instant::now()));
+                v
+            }
+        };
         let mut next = self.config.resync;
         // Forget addons that are gone once the maps outgrow the member (an entry left for a
         // gone addon is harmless: a new object of that name starts without our status).
@@ -126,26 +148,54 @@ impl<M: MemberCluster> Agent<M> {
         if self.next_read.len() > addons.len() {
             self.next_read.retain(|id, _| !gone(id));
         }
+        let mut due = Vec::new();
         for a in &addons {
             let span = info_span!("reconcile_addon", cluster = %self.cluster, addon = %a.id);
-            let outcome = self.reconcile(a, &addons, version).instrument(span).await;
-            let wait = match outcome {
-                Ok(wait) => {
-                    if wait.is_none() {
-                        self.retries.remove(&a.id);
-                    }
-                    wait
-                }
-                Err(e) => {
-                    debug!(cluster = %self.cluster, addon = %a.id, error = %e, "addon reconcile failed");
-                    Some(self.schedule_retry(&a.id))
-                }
-            };
-            if let Some(w) = wait {
-                next = next.min(w);
+            match self.reconcile(a, &addons, version).instrument(span).await {
+                Ok(Step::Read) => due.push(a),
+                Ok(Step::Done(wait)) => self.settled(a, Ok(wait), &mut next),
+                Err(e) => self.settled(a, Err(e), &mut next),
+            }
+        }
+        if !due.is_empty() {
+            let queries: Vec<(&AddonId, &[serde_json::Value])> =
+                due.iter().map(|a| (&a.id, &a.spec.manifests[..])).collect();
+            let answers = self.member.readiness(&queries).await;
+            for (a, answer) in due.into_iter().zip(answers) {
+                let span = info_span!("reconcile_addon", cluster = %self.cluster, addon = %a.id);
+                let outcome = match answer {
+                    Ok(states) => self.conclude(a, states).instrument(span).await,
+                    Err(e) => Err(e),
+                };
+                self.settled(a, outcome, &mut next);
             }
         }
         Ok(next)
+    }
+
+    /// Books one addon's outcome: a failure is retried with backoff, and `next` comes no
+    /// later than any addon asks.
+    fn settled(
+        &mut self,
+        a: &MemberAddon,
+        outcome: Result<Option<Duration>, MemberError>,
+        next: &mut Duration,
+    ) {
+        let wait = match outcome {
+            Ok(wait) => {
+                if wait.is_none() {
+                    self.retries.remove(&a.id);
+                }
+                wait
+            }
+            Err(e) => {
+                debug!(cluster = %self.cluster, addon = %a.id, error = %e, "addon reconcile failed");
+                Some(self.schedule_retry(&a.id))
+            }
+        };
+        if let Some(w) = wait {
+            *next = (*next).min(w);
+        }
     }
 
     fn schedule_retry(&mut self, id: &AddonId) -> Duration {
@@ -164,13 +214,13 @@ impl<M: MemberCluster> Agent<M> {
         Ok(())
     }
 
-    /// Brings one addon a step closer; `Some(d)` asks to look again within `d`.
+    /// Brings one addon a step closer, up to reading its manifests.
     async fn reconcile(
         &mut self,
         a: &MemberAddon,
         all: &[MemberAddon],
         version: Option<KubeVersion>,
-    ) -> Result<Option<Duration>, MemberError> {
+    ) -> Result<Step, MemberError> {
         let has_finalizer = a.finalizers.iter().any(|f| f == UNINSTALL_FINALIZER);
         if a.deleting {
             if has_finalizer {
@@ -183,33 +233,22 @@ impl<M: MemberCluster> Agent<M> {
                 self.member.delete_manifests(&a.id).await?;
                 self.member.set_finalizer(&a.id, false).await?;
             }
-            return Ok(None);
+            return Ok(Step::Done(None));
         }
         if !has_finalizer {
             self.member.set_finalizer(&a.id, true).await?;
         }
-        let revision = a
-            .annotations
-            .get(REVISION_ANNOTATION)
-            .cloned()
-            .unwrap_or_else(|| a.generation.to_string());
-        let status = |stage: Stage, ready: bool, message: Option<String>| AddonStatus {
-            ready,
-            stage: Some(stage),
-            revision: Some(revision.clone()),
-            message,
-            observed_generation: Some(a.generation),
-        };
+        let status = |stage, ready, message| status(a, stage, ready, message);
 
         if let Some(why) = version_problem(a, version) {
             self.set_status(a, status(Stage::Failed, false, Some(why)))
                 .await?;
-            return Ok(None);
+            return Ok(Step::Done(None));
         }
         if let Some(why) = unmet_requirement(a, all) {
             self.set_status(a, status(Stage::Pending, false, Some(why)))
                 .await?;
-            return Ok(None);
+            return Ok(Step::Done(None));
         }
 
         let applied = a.status.observed_generation == Some(a.generation)
@@ -224,11 +263,12 @@ impl<M: MemberCluster> Agent<M> {
                 && a.status.observed_generation == Some(a.generation)
                 && !retry_due
             {
-                return Ok(self
-                    .retries
-                    .get(&a.id)
-                    .and_then(|r| r.not_before)
-                    .map(|t| t - Instant::now()));
+                return Ok(Step::Done(
+                    self.retries
+                        .get(&a.id)
+                        .and_then(|r| r.not_before)
+                        .map(|t| t - Instant::now()),
+                ));
             }
             for m in &a.spec.manifests {
                 self.member.apply_manifest(&a.id, m).await?;
@@ -236,7 +276,7 @@ impl<M: MemberCluster> Agent<M> {
             self.set_status(a, status(Stage::Deploying, false, None))
                 .await?;
             // Our own status write ticks the watch; the next pass checks readiness.
-            return Ok(Some(Duration::ZERO));
+            return Ok(Step::Done(Some(Duration::ZERO)));
         }
 
         // Read lately, and it still says what we wrote then (same generation and revision).
@@ -246,15 +286,26 @@ impl<M: MemberCluster> Agent<M> {
             && now < t
         {
             if a.status == status(Stage::Deployed, true, None) {
-                return Ok(None);
+                return Ok(Step::Done(None));
             }
             if a.status == status(Stage::Deploying, false, None) {
-                return Ok(Some(t - now));
+                return Ok(Step::Done(Some(t - now)));
             }
         }
         self.next_read.remove(&a.id);
+        Ok(Step::Read)
+    }
+
+    /// Settles an addon on what its manifests said: deployed when all are ready, failed
+    /// (and retried) when one failed, else deploying until the first may be ready.
+    async fn conclude(
+        &mut self,
+        a: &MemberAddon,
+        states: Vec<Readiness>,
+    ) -> Result<Option<Duration>, MemberError> {
+        let status = |stage, ready, message| status(a, stage, ready, message);
         let mut wait: Option<Duration> = None;
-        for r in self.member.readiness(&a.id, &a.spec.manifests).await? {
+        for r in states {
             match r {
                 Readiness::Ready => {}
                 Readiness::Pending { retry_after } => {
@@ -287,6 +338,22 @@ impl<M: MemberCluster> Agent<M> {
                 Ok(None)
             }
         }
+    }
+}
+
+/// The status an agent writes for `a`, at its current generation and revision.
+fn status(a: &MemberAddon, stage: Stage, ready: bool, message: Option<String>) -> AddonStatus {
+    let revision = a
+        .annotations
+        .get(REVISION_ANNOTATION)
+        .cloned()
+        .unwrap_or_else(|| a.generation.to_string());
+    AddonStatus {
+        ready,
+        stage: Some(stage),
+        revision: Some(revision),
+        message,
+        observed_generation: Some(a.generation),
     }
 }
 

@@ -178,6 +178,47 @@ async fn refuses_unsupported_versions() {
     assert_eq!(m.manifest_count(), 0);
 }
 
+/// The version moves on upgrades only: a pass reads it once a resync, and an upgrade out
+/// of an addon's range fails the addon at the next one.
+#[tokio::test(start_paused = true)]
+async fn an_upgrade_is_seen_at_the_next_resync() {
+    let m = MemoryMember::new("gamma", "v1.20.4", vec![], Behavior::default(), 1);
+    let k = KubernetesSupport {
+        min_supported_version: Some("v1.16".into()),
+        max_supported_version: Some("v1.20".into()),
+    };
+    let spec = AddonSpec {
+        kubernetes: Some(k),
+        manifests: vec![deployment("cert-manager")],
+        ..Default::default()
+    };
+    m.apply_addon(&desired("cert-manager", spec))
+        .await
+        .expect("apply");
+    let config = AgentConfig::default();
+    let mut agent = Agent::new("gamma", m.clone(), config, 7);
+    settle(&mut agent, 2).await;
+    assert_eq!(status_of(&m, "cert-manager").0, Some(Stage::Deployed));
+
+    m.set_version("v1.21.1");
+    agent.pass().await.expect("pass");
+    assert_eq!(
+        status_of(&m, "cert-manager").0,
+        Some(Stage::Deployed),
+        "not read again before the resync"
+    );
+    tokio::time::advance(config.resync).await;
+    agent.pass().await.expect("pass");
+    assert_eq!(
+        status_of(&m, "cert-manager"),
+        (
+            Some(Stage::Failed),
+            false,
+            Some("cluster runs v1.21.1, above maxSupportedVersion v1.20".into())
+        )
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn uninstalls_on_delete() {
     let m = MemoryMember::new("alpha", "v1.20.11", vec![], Behavior::default(), 1);
@@ -273,7 +314,10 @@ async fn a_woken_pass_rereads_deployed_manifests_only_at_resync() {
         (Some(Stage::Deployed), true, None)
     );
     let (reads, _) = counted_pass(&mut agent, &m).await;
-    assert_eq!(reads, 2, "woken: the list and the version only");
+    assert_eq!(
+        reads, 1,
+        "woken: the list only (the version is read at resync)"
+    );
 
     // A new revision with the same spec: the status says so at once.
     let mut revised = desired(
@@ -337,8 +381,8 @@ async fn a_deploying_addon_is_read_again_when_it_may_be_ready_not_when_another_i
     tokio::time::advance(wait).await;
     let (reads, wait) = counted_pass(&mut agent, &m).await;
     assert_eq!(
-        reads, 3,
-        "the list, the version and reloader's Deployment; not velero's Job"
+        reads, 2,
+        "the list and reloader's Deployment; not velero's Job"
     );
     assert_eq!(
         status_of(&m, "reloader"),
@@ -376,9 +420,10 @@ async fn a_healthz_slower_than_its_timeout_times_out_at_the_timeout() {
     assert_eq!(start.elapsed(), Duration::from_secs(5));
 }
 
-/// An addon's manifests are read in one round trip, and each GET is still counted.
+/// Several addons' manifests are read in one round trip, each GET still counted, and an
+/// addon with nothing applied is pending, not failed.
 #[tokio::test(start_paused = true)]
-async fn an_addons_readiness_is_one_round_trip_of_one_read_per_manifest() {
+async fn readiness_is_one_round_trip_of_one_read_per_manifest() {
     let behavior = Behavior {
         latency: Duration::from_secs(1),
         ..Behavior::default()
@@ -390,8 +435,17 @@ async fn an_addons_readiness_is_one_round_trip_of_one_read_per_manifest() {
     }
     let reads = || m.calls.reads.load(std::sync::atomic::Ordering::Relaxed);
     let (before, start) = (reads(), tokio::time::Instant::now());
-    let states = m.readiness(&id("x"), &manifests).await.expect("read");
-    assert_eq!(states, vec![Readiness::Ready; 3]);
+    let (x, y) = (id("x"), id("y"));
+    let answers = m
+        .readiness(&[(&x, &manifests[..]), (&y, &manifests[..1])])
+        .await;
+    assert_eq!(
+        answers,
+        vec![
+            Ok(vec![Readiness::Ready; 3]),
+            Ok(vec![Readiness::Pending { retry_after: None }])
+        ]
+    );
     assert_eq!(start.elapsed(), Duration::from_secs(1));
-    assert_eq!(reads() - before, 3);
+    assert_eq!(reads() - before, 4);
 }
