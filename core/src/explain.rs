@@ -308,8 +308,8 @@ pub fn selection_summary(catalog: &Catalog, clusters: &[ClusterView], addon: usi
 }
 
 /// The first placement check a cluster fails, named by position: what [`checks_on`] finds,
-/// without building its text. The manager summarises every addon over the whole fleet
-/// whenever labels change, so this runs once per (addon, cluster) each time.
+/// without building its text. The manager keeps a [`SelectionTally`] per addon and counts
+/// a cluster in and out whenever its labels change, so this runs twice per addon then.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Failure {
     /// `federation-enabled=false`.
@@ -374,20 +374,54 @@ pub fn summarize<'a, L: Labels + ?Sized + 'a>(
     addon: &CatalogAddon,
     clusters: impl IntoIterator<Item = (&'a str, &'a L)>,
 ) -> String {
-    let (mut selected, mut total) = (0usize, 0usize);
-    let mut failures: BTreeMap<Failure, usize> = BTreeMap::new();
+    let mut tally = SelectionTally::default();
     for (name, labels) in clusters {
-        total += 1;
+        tally.count(addon, name, labels, true);
+    }
+    tally.text(addon)
+}
+
+/// One addon's selection across a fleet, kept a cluster at a time: the manager's status
+/// says "N/M clusters selected: K failed <requirement>" without reading the whole fleet
+/// each time one cluster's labels move.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SelectionTally {
+    selected: usize,
+    total: usize,
+    failures: BTreeMap<Failure, usize>,
+}
+
+impl SelectionTally {
+    /// Counts a cluster in (`add`), or takes it out with the labels it was counted with.
+    pub fn count<L: Labels + ?Sized>(
+        &mut self,
+        addon: &CatalogAddon,
+        name: &str,
+        labels: &L,
+        add: bool,
+    ) {
+        let step = |n: &mut usize| *n = if add { *n + 1 } else { n.saturating_sub(1) };
+        step(&mut self.total);
         match first_failure(addon, name, labels) {
-            None => selected += 1,
-            Some(f) => *failures.entry(f).or_default() += 1,
+            None => step(&mut self.selected),
+            Some(f) => {
+                let n = self.failures.entry(f).or_default();
+                step(n);
+                if *n == 0 {
+                    self.failures.remove(&f);
+                }
+            }
         }
     }
-    let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
-    for (f, n) in failures {
-        *reasons.entry(failure_text(addon, f)).or_default() += n;
+
+    /// `N/M clusters selected: K failed <requirement>; ...`.
+    pub fn text(&self, addon: &CatalogAddon) -> String {
+        let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+        for (&f, &n) in &self.failures {
+            *reasons.entry(failure_text(addon, f)).or_default() += n;
+        }
+        summary_text(self.selected, self.total, reasons)
     }
-    summary_text(selected, total, reasons)
 }
 
 /// `N/M clusters selected: K failed <requirement>; ...`, most common reason first.
@@ -630,6 +664,48 @@ mod tests {
             for a in c.addons() {
                 let fast = summarize(a, fleet.iter().map(|(n, l)| (n.as_str(), l)));
                 prop_assert_eq!(fast, summarize_by_checks(a, &fleet));
+            }
+        }
+
+        /// Counting clusters in and out (a relabel is one of each) leaves the tally a fresh
+        /// count of the fleet that is left would give.
+        #[test]
+        fn a_tally_kept_cluster_by_cluster_equals_a_fresh_one(
+            placements in proptest::collection::vec(crate::placement::tests::arb_placement(), 1..4),
+            before in proptest::collection::vec(
+                proptest::collection::btree_map(
+                    proptest::sample::select(crate::placement::tests::KEYS).prop_map(String::from),
+                    proptest::sample::select(crate::placement::tests::VALUES).prop_map(String::from),
+                    0..5),
+                1..8),
+            after in proptest::collection::vec(
+                proptest::option::of(proptest::collection::btree_map(
+                    proptest::sample::select(crate::placement::tests::KEYS).prop_map(String::from),
+                    proptest::sample::select(crate::placement::tests::VALUES).prop_map(String::from),
+                    0..5)),
+                1..8),
+        ) {
+            let c = crate::placement::tests::catalog(&placements);
+            let name = |i: usize| format!("c{i}");
+            for a in c.addons() {
+                let mut kept = SelectionTally::default();
+                for (i, l) in before.iter().enumerate() {
+                    kept.count(a, &name(i), l, true);
+                }
+                // Each cluster is relabelled (Some) or leaves (None).
+                let mut left = Vec::new();
+                for (i, l) in before.iter().enumerate() {
+                    match after.get(i) {
+                        Some(Some(new)) => {
+                            kept.count(a, &name(i), l, false);
+                            kept.count(a, &name(i), new, true);
+                            left.push((name(i), new.clone()));
+                        }
+                        Some(None) => kept.count(a, &name(i), l, false),
+                        None => left.push((name(i), l.clone())),
+                    }
+                }
+                prop_assert_eq!(kept.text(a), summarize_by_checks(a, &left));
             }
         }
     }

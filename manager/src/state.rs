@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use flotilla_core::catalog::{AddonId, CatalogAddon, CatalogObject};
-use flotilla_core::explain::summarize;
+use flotilla_core::explain::SelectionTally;
 use flotilla_core::label_set::{Interner, LabelSet};
 use flotilla_core::labels::CLUSTER_TYPE;
 use flotilla_core::placement::{AddonSet, ClusterRow, PlacementIndex};
@@ -68,6 +68,9 @@ struct Tally {
     /// Every selected cluster, while there are few enough to list them all; dropped beyond
     /// twice the limit and rebuilt when the selection falls back under it.
     few: Option<BTreeSet<Arc<str>>>,
+    /// Why each cluster of the fleet is selected or not (counted over every cluster, not
+    /// only the selected ones): the status's selection summary.
+    selection: SelectionTally,
 }
 
 /// How one pair stands: (ready, has a reason). No pair yet is pending.
@@ -128,8 +131,6 @@ struct AddonEntry {
     compiled: Result<Arc<CatalogAddon>, String>,
     shared: Option<DesiredAddon>,
     position: Option<usize>,
-    /// The selection summary, and the label epoch it was computed at.
-    summary: Option<(u64, String)>,
 }
 
 /// What the manager knows of one attached cluster.
@@ -184,9 +185,6 @@ pub struct Fed {
     /// Per position: the addon's standing across the fleet.
     tallies: Vec<Tally>,
     dirty: BTreeSet<AddonId>,
-    /// Bumped whenever any cluster's labels change or a cluster comes or goes: selection
-    /// summaries computed at an older epoch are stale.
-    labels_epoch: u64,
     /// Shares the label strings of every cluster.
     interner: Interner,
 }
@@ -237,7 +235,6 @@ impl Fed {
             compiled: compiled.clone(),
             shared,
             position,
-            summary: None,
         };
         self.addons.insert(id.clone(), entry);
         self.dirty.insert(id.clone());
@@ -254,6 +251,12 @@ impl Fed {
         };
         if stale_rows {
             self.rebuild_rows();
+        }
+        if let (Ok(a), Some(t)) = (&compiled, self.tallies.get_mut(at)) {
+            t.selection = SelectionTally::default();
+            for (name, c) in &self.clusters {
+                t.selection.count(a, name, &c.labels, true);
+            }
         }
         // Every cluster that has or should have it: a new template must reach them too.
         self.reevaluate(at, true)
@@ -353,7 +356,20 @@ impl Fed {
         let relabelled = !same || !existed;
         if relabelled {
             c.labels_generation += 1;
-            c.labels = LabelSet::new(labels, &mut self.interner);
+            let old = std::mem::replace(&mut c.labels, LabelSet::new(labels, &mut self.interner));
+            for (id, t) in self.positions.iter().zip(self.tallies.iter_mut()) {
+                let Some(Ok(a)) = id
+                    .as_ref()
+                    .and_then(|id| self.addons.get(id))
+                    .map(|e| &e.compiled)
+                else {
+                    continue;
+                };
+                if existed {
+                    t.selection.count(a, name, &old, false);
+                }
+                t.selection.count(a, name, labels, true);
+            }
         }
         c.row = row;
         c.deleting = deleting;
@@ -402,6 +418,15 @@ impl Fed {
             for at in c.placed.iter() {
                 tally(&mut self.tallies, &self.positions, &key, &c, at, false);
             }
+            for (id, t) in self.positions.iter().zip(self.tallies.iter_mut()) {
+                if let Some(Ok(a)) = id
+                    .as_ref()
+                    .and_then(|id| self.addons.get(id))
+                    .map(|e| &e.compiled)
+                {
+                    t.selection.count(a, name, &c.labels, false);
+                }
+            }
             self.fleet_changed();
         }
     }
@@ -409,7 +434,6 @@ impl Fed {
     /// The fleet's clusters or labels changed: every addon's selection summary may read
     /// differently now ("2/3 clusters selected"), placed on the cluster or not.
     fn fleet_changed(&mut self) {
-        self.labels_epoch += 1;
         self.dirty.extend(self.addons.keys().cloned());
     }
 
@@ -528,7 +552,6 @@ impl Fed {
 
     /// The status a Federated* object should carry now.
     pub fn addon_status(&mut self, id: &AddonId) -> Option<FederatedStatus> {
-        let epoch = self.labels_epoch;
         let e = self.addons.get(id)?;
         let a = match &e.compiled {
             Ok(a) => a,
@@ -584,22 +607,7 @@ impl Fed {
                 },
             })
             .collect();
-        let e = self.addons.get(id)?;
-        let cached = e
-            .summary
-            .as_ref()
-            .filter(|(at, _)| *at == epoch)
-            .map(|(_, s)| s.clone());
-        let summary = match cached {
-            Some(s) => s,
-            None => {
-                let s = summarize(a, self.clusters.iter().map(|(n, c)| (&**n, &c.labels)));
-                if let Some(e) = self.addons.get_mut(id) {
-                    e.summary = Some((epoch, s.clone()));
-                }
-                s
-            }
-        };
+        let summary = self.tallies[at].selection.text(a);
         let ok = problems == 0;
         Some(FederatedStatus {
             observed_generation: Some(generation),
