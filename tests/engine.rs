@@ -291,6 +291,56 @@ async fn unreachable_cluster_goes_offline_and_catches_up() {
     );
 }
 
+/// KubeFed's condition times: lastProbeTime moves at every probe, lastTransitionTime only
+/// when the condition's status changes; the conditions follow the health (Ready; Ready
+/// False with Offline False; Ready again).
+#[tokio::test(start_paused = true)]
+async fn a_conditions_transition_time_moves_only_when_its_status_does() {
+    let w = article_world(WorldConfig::default(), &Behavior::default());
+    converge(&w, Duration::from_secs(60)).await;
+    let conditions = || {
+        w.host
+            .cluster("kommander", "beta")
+            .and_then(|c| c.status)
+            .expect("status")
+            .conditions
+    };
+    let first = conditions();
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let later = conditions();
+    assert_eq!(later.len(), 1);
+    assert_eq!(later[0].status, ConditionStatus::True);
+    assert_eq!(later[0].last_transition_time, first[0].last_transition_time);
+    assert!(later[0].last_probe_time.0 > first[0].last_probe_time.0);
+
+    member(&w, "beta").set_healthy(false);
+    tokio::time::sleep(Duration::from_secs(45)).await;
+    let sick = conditions();
+    let kinds: Vec<_> = sick.iter().map(|c| (c.type_, c.status)).collect();
+    assert_eq!(
+        kinds,
+        [
+            (ClusterConditionType::Ready, ConditionStatus::False),
+            (ClusterConditionType::Offline, ConditionStatus::False)
+        ]
+    );
+    assert!(sick[0].last_transition_time > later[0].last_transition_time);
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let still = conditions();
+    assert_eq!(still[0].last_transition_time, sick[0].last_transition_time);
+    assert!(still[0].last_probe_time.0 > sick[0].last_probe_time.0);
+
+    member(&w, "beta").set_healthy(true);
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let well = conditions();
+    assert_eq!(well.len(), 1);
+    assert_eq!(
+        (well[0].type_, well[0].status),
+        (ClusterConditionType::Ready, ConditionStatus::True)
+    );
+    assert!(well[0].last_transition_time > still[0].last_transition_time);
+}
+
 #[tokio::test(start_paused = true)]
 async fn detach_cleans_up_then_the_object_goes() {
     let w = article_world(WorldConfig::default(), &slow_deployments());
@@ -550,4 +600,37 @@ async fn a_failing_cluster_never_blocks_the_others() {
         others.iter().all(|l| l.starts_with("beta:")),
         "only beta is behind: {others:?}"
     );
+}
+
+/// Taking an addon out of the catalog takes its `federate-<addon>=default-*` label off
+/// every cluster, and putting it back puts the label back: the probes relabel at once,
+/// not at their next facts read.
+#[tokio::test(start_paused = true)]
+async fn catalog_changes_relabel_every_cluster() {
+    let w = article_world(WorldConfig::default(), &Behavior::default());
+    converge(&w, Duration::from_secs(60)).await;
+    let label = |cluster: &str| {
+        w.host
+            .cluster("kommander", cluster)
+            .and_then(|c| c.metadata.labels)
+            .unwrap_or_default()
+            .get("kommander.mesosphere.io/federate-reloader")
+            .cloned()
+    };
+    assert_eq!(label("alpha").as_deref(), Some("default-true"));
+    let reloader = flotilla_tests::article_objects()
+        .into_iter()
+        .find(|o| o.id().name.as_ref() == "reloader")
+        .expect("reloader");
+    w.host.delete_addon(&reloader.id()).expect("delete");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    for c in ["alpha", "beta", "gamma"] {
+        assert_eq!(label(c), None, "{c}");
+    }
+    w.host.apply_addon(reloader).expect("apply");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    for c in ["alpha", "beta", "gamma"] {
+        assert_eq!(label(c).as_deref(), Some("default-true"), "{c}");
+    }
+    converge(&w, Duration::from_secs(60)).await;
 }

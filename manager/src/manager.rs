@@ -102,8 +102,8 @@ struct FactsCache {
     zones: Vec<String>,
     /// The version last read, and when; forgotten when the cluster stops being Ready.
     version: Option<(String, Instant)>,
-    /// The version and label generation the labels were last derived for.
-    derived_for: Option<(String, u64)>,
+    /// The version, label generation and defaults count the labels were last derived for.
+    derived_for: Option<(String, u64, u64)>,
 }
 
 /// What a probe loop carries from one probe to the next.
@@ -152,8 +152,12 @@ struct Shared<H, C: Connector> {
     queue: WorkQueue,
     retries: Mutex<HashMap<String, u32>>,
     type_warned: Mutex<HashSet<String>>,
-    /// Ticks when the catalog's federate keys or defaults change: every probe relabels now.
-    relabel: tokio::sync::watch::Sender<BTreeMap<String, bool>>,
+    /// The catalog's federate keys and defaults, as last seen.
+    defaults: Mutex<BTreeMap<String, bool>>,
+    /// Bumped when they change: labels derived at an older count are stale.
+    relabels: AtomicU64,
+    /// Wakes every probe when `relabels` moves, to relabel now, not a period later.
+    relabel: tokio::sync::Notify,
     rng: Mutex<StdRng>,
     start: Instant,
     stats: Arc<Stats>,
@@ -209,7 +213,9 @@ pub fn start<H: HostStore, C: Connector>(
         queue: WorkQueue::default(),
         retries: Mutex::new(HashMap::new()),
         type_warned: Mutex::new(HashSet::new()),
-        relabel: tokio::sync::watch::channel(BTreeMap::new()).0,
+        defaults: Mutex::new(BTreeMap::new()),
+        relabels: AtomicU64::new(0),
+        relabel: tokio::sync::Notify::new(),
         start: Instant::now(),
         stats,
     });
@@ -306,9 +312,8 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
             let affected = self.fed().upsert_addon(&obj);
             affected.iter().for_each(|c| self.queue.add(c));
         }
-        // Probes start below and subscribe after this: they read these defaults directly.
         let defaults = self.fed().federate_defaults();
-        self.relabel.send_replace(defaults);
+        self.defaults_now(defaults);
         for c in self.host.list_clusters().await? {
             let ns = c.metadata.namespace.clone().unwrap_or_default();
             let name = c.metadata.name.clone().unwrap_or_default();
@@ -327,14 +332,20 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
             };
             (affected, fed.federate_defaults())
         };
-        self.relabel.send_if_modified(|d| {
-            let changed = *d != defaults;
-            *d = defaults;
-            changed
-        });
+        self.defaults_now(defaults);
         debug!(addon = %id, clusters = affected.len(), "addon changed");
         affected.iter().for_each(|c| self.queue.add(c));
         Ok(())
+    }
+
+    /// Takes in the catalog's federate defaults; when they moved, every probe relabels.
+    fn defaults_now(&self, defaults: BTreeMap<String, bool>) {
+        let mut d = lock(&self.defaults);
+        if *d != defaults {
+            *d = defaults;
+            self.relabels.fetch_add(1, Ordering::Relaxed);
+            self.relabel.notify_waiters();
+        }
     }
 
     async fn on_cluster(
@@ -416,8 +427,11 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
     // -----------------------------------------------------------------------------------
 
     async fn probe_loop(self: Arc<Self>, namespace: String, name: String, member: Arc<C::Member>) {
-        let mut relabel = self.relabel.subscribe();
         let mut p = ProbeState::default();
+        // Registered once and kept across probes (10,000 probes joining and leaving one
+        // waiter list at every period cost more than the probes' own work on it).
+        let mut relabel = std::pin::pin!(self.relabel.notified());
+        relabel.as_mut().enable();
         loop {
             let span = info_span!("probe", cluster = %name);
             // Boxed: a probe's await points are deep, and the loop spends its life asleep;
@@ -429,7 +443,10 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
             .await;
             tokio::select! {
                 () = tokio::time::sleep(self.config.probe_period) => {}
-                r = relabel.changed() => if r.is_err() { return },
+                () = relabel.as_mut() => {
+                    relabel.set(self.relabel.notified());
+                    relabel.as_mut().enable();
+                }
             }
         }
     }
@@ -488,12 +505,13 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
         {
             debug!(error = %e, "reading facts failed");
         }
-        match self
-            .write_conditions(namespace, name, next, &p.cache, p.last_status.as_ref())
+        if let Err(e) = self
+            .write_conditions(namespace, name, next, &p.cache, &mut p.last_status)
             .await
         {
-            Ok(s) => p.last_status = s.or(p.last_status.take()),
-            Err(e) => debug!(error = %e, "writing cluster status failed"),
+            // Read back at the next probe: what the host holds is not known now.
+            p.last_status = None;
+            debug!(error = %e, "writing cluster status failed");
         }
         let (changed, deleting) = self.fed().set_health(name, next, Instant::now());
         if changed {
@@ -550,10 +568,12 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
         let Some(generation) = self.fed().cluster(name).map(|c| c.labels_generation) else {
             return Ok(());
         };
+        // Read before the defaults are: a change after this is seen at the next probe.
+        let relabels = self.relabels.load(Ordering::Relaxed);
         if cache
             .derived_for
             .as_ref()
-            .is_some_and(|(v, g)| v == git_version && *g == generation)
+            .is_some_and(|(v, g, r)| v == git_version && *g == generation && *r == relabels)
         {
             return Ok(());
         }
@@ -590,7 +610,7 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
             .fed()
             .cluster(name)
             .map_or(generation, |c| c.labels_generation);
-        cache.derived_for = Some((git_version.clone(), generation));
+        cache.derived_for = Some((git_version.clone(), generation, relabels));
         Ok(())
     }
 
@@ -655,87 +675,106 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
     }
 
     /// Writes the Ready/Offline conditions; lastTransitionTime moves only when a status
-    /// changes. Returns what it wrote. Reads the object only when this task has not written
-    /// it before (after a restart, the old conditions keep their transition times).
+    /// changes. `last` is what this task last wrote, updated in place (a probe of a steady
+    /// cluster allocates nothing); it is read from the host when this task has not written
+    /// it yet (after a restart, the old conditions keep their transition times).
     async fn write_conditions(
         &self,
         namespace: &str,
         name: &str,
         health: Health,
         cache: &FactsCache,
-        last: Option<&KubeFedClusterStatus>,
-    ) -> Result<Option<KubeFedClusterStatus>, HostError> {
-        let fetched;
-        let old = match last {
-            Some(s) => s,
-            None => match self.host.get_cluster(namespace, name).await? {
-                Some(c) => {
-                    fetched = c.status.unwrap_or_default();
-                    &fetched
-                }
-                None => return Ok(None),
-            },
-        };
-        let now = self.now_time();
-        let cond = |type_, status, reason: &'static str, message: &'static str| {
-            let previous = old.conditions.iter().find(|c| c.type_ == type_);
-            let last_transition_time = match previous {
-                Some(p) if p.status == status => p.last_transition_time.clone(),
-                _ => Some(now.clone()),
-            };
-            ClusterCondition {
-                type_,
-                status,
-                last_probe_time: now.clone(),
-                last_transition_time,
-                reason: Some(Cow::Borrowed(reason)),
-                message: Some(Cow::Borrowed(message)),
-            }
-        };
-        let conditions = match health {
-            Health::Ready => vec![cond(
+        last: &mut Option<KubeFedClusterStatus>,
+    ) -> Result<(), HostError> {
+        type Wanted = (
+            ClusterConditionType,
+            ConditionStatus,
+            &'static str,
+            &'static str,
+        );
+        let wanted: &[Wanted] = match health {
+            Health::Ready => &[(
                 ClusterConditionType::Ready,
                 ConditionStatus::True,
                 "ClusterReady",
                 READY_MESSAGE,
             )],
-            Health::NotReady => vec![
-                cond(
+            Health::NotReady => &[
+                (
                     ClusterConditionType::Ready,
                     ConditionStatus::False,
                     "ClusterNotReady",
                     NOT_READY_MESSAGE,
                 ),
-                cond(
+                (
                     ClusterConditionType::Offline,
                     ConditionStatus::False,
                     "ClusterReachable",
                     "cluster is reachable",
                 ),
             ],
-            Health::Offline => {
-                vec![cond(
-                    ClusterConditionType::Offline,
-                    ConditionStatus::True,
-                    "ClusterNotReachable",
-                    OFFLINE_MESSAGE,
-                )]
+            Health::Offline => &[(
+                ClusterConditionType::Offline,
+                ConditionStatus::True,
+                "ClusterNotReachable",
+                OFFLINE_MESSAGE,
+            )],
+            Health::Unknown => return Ok(()),
+        };
+        if last.is_none() {
+            match self.host.get_cluster(namespace, name).await? {
+                Some(c) => *last = Some(c.status.unwrap_or_default()),
+                None => return Ok(()),
             }
-            Health::Unknown => return Ok(None),
+        }
+        let Some(status) = last.as_mut() else {
+            return Ok(());
         };
-        let (region, zones) = match &cache.nodes {
-            Some(_) => (cache.region.clone(), cache.zones.clone()),
-            None => (old.region.clone(), old.zones.clone()),
-        };
-        let status = KubeFedClusterStatus {
-            conditions,
-            zones,
-            region,
-        };
+        let now = self.now_time();
+        let same_types = status.conditions.len() == wanted.len()
+            && status
+                .conditions
+                .iter()
+                .zip(wanted)
+                .all(|(c, w)| c.type_ == w.0);
+        if !same_types {
+            let old = std::mem::take(&mut status.conditions);
+            status.conditions = wanted
+                .iter()
+                .map(|&(type_, cond_status, reason, message)| {
+                    let kept = old
+                        .iter()
+                        .find(|c| c.type_ == type_ && c.status == cond_status)
+                        .and_then(|c| c.last_transition_time.clone());
+                    ClusterCondition {
+                        type_,
+                        status: cond_status,
+                        last_probe_time: now.clone(),
+                        last_transition_time: kept.or_else(|| Some(now.clone())),
+                        reason: Some(Cow::Borrowed(reason)),
+                        message: Some(Cow::Borrowed(message)),
+                    }
+                })
+                .collect();
+        } else {
+            for (c, &(_, cond_status, reason, message)) in status.conditions.iter_mut().zip(wanted)
+            {
+                if c.status != cond_status || c.last_transition_time.is_none() {
+                    c.last_transition_time = Some(now.clone());
+                }
+                c.status = cond_status;
+                c.last_probe_time = now.clone();
+                c.reason = Some(Cow::Borrowed(reason));
+                c.message = Some(Cow::Borrowed(message));
+            }
+        }
+        if cache.nodes.is_some() {
+            status.zones.clone_from(&cache.zones);
+            status.region.clone_from(&cache.region);
+        }
         self.host
-            .update_cluster_status(namespace, name, &status)
-            .await?;
-        Ok(Some(status))
+            .update_cluster_status(namespace, name, status)
+            .await
     }
 
     // -----------------------------------------------------------------------------------
