@@ -643,17 +643,21 @@ mod tests {
         summary_text(selected, clusters.len(), reasons)
     }
 
+    /// A cluster's labels, drawn from the keys and values the placement fixtures use.
+    fn arb_labels() -> impl Strategy<Value = BTreeMap<String, String>> {
+        proptest::collection::btree_map(
+            proptest::sample::select(crate::placement::tests::KEYS).prop_map(String::from),
+            proptest::sample::select(crate::placement::tests::VALUES).prop_map(String::from),
+            0..5,
+        )
+    }
+
     proptest! {
         /// Naming failures by position says exactly what building every check said.
         #[test]
         fn summary_equals_the_checks_it_summarises(
             placements in proptest::collection::vec(crate::placement::tests::arb_placement(), 1..5),
-            clusters in proptest::collection::vec(
-                proptest::collection::btree_map(
-                    proptest::sample::select(crate::placement::tests::KEYS).prop_map(String::from),
-                    proptest::sample::select(crate::placement::tests::VALUES).prop_map(String::from),
-                    0..5),
-                0..8),
+            clusters in proptest::collection::vec(arb_labels(), 0..8),
         ) {
             let c = crate::placement::tests::catalog(&placements);
             let fleet: Vec<(String, BTreeMap<String, String>)> = clusters
@@ -672,18 +676,8 @@ mod tests {
         #[test]
         fn a_tally_kept_cluster_by_cluster_equals_a_fresh_one(
             placements in proptest::collection::vec(crate::placement::tests::arb_placement(), 1..4),
-            before in proptest::collection::vec(
-                proptest::collection::btree_map(
-                    proptest::sample::select(crate::placement::tests::KEYS).prop_map(String::from),
-                    proptest::sample::select(crate::placement::tests::VALUES).prop_map(String::from),
-                    0..5),
-                1..8),
-            after in proptest::collection::vec(
-                proptest::option::of(proptest::collection::btree_map(
-                    proptest::sample::select(crate::placement::tests::KEYS).prop_map(String::from),
-                    proptest::sample::select(crate::placement::tests::VALUES).prop_map(String::from),
-                    0..5)),
-                1..8),
+            before in proptest::collection::vec(arb_labels(), 1..8),
+            after in proptest::collection::vec(proptest::option::of(arb_labels()), 1..8),
         ) {
             let c = crate::placement::tests::catalog(&placements);
             let name = |i: usize| format!("c{i}");

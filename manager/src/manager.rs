@@ -731,6 +731,9 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
             return Ok(());
         };
         let now = self.now_time();
+        // The conditions health asks for, in order: the old one of each type where there is
+        // one (it keeps its transition time if its status stays), else a new one. A steady
+        // cluster keeps its vector and only its times move.
         let same_types = status.conditions.len() == wanted.len()
             && status
                 .conditions
@@ -741,32 +744,29 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
             let old = std::mem::take(&mut status.conditions);
             status.conditions = wanted
                 .iter()
-                .map(|&(type_, cond_status, reason, message)| {
-                    let kept = old
-                        .iter()
-                        .find(|c| c.type_ == type_ && c.status == cond_status)
-                        .and_then(|c| c.last_transition_time.clone());
-                    ClusterCondition {
-                        type_,
-                        status: cond_status,
-                        last_probe_time: now.clone(),
-                        last_transition_time: kept.or_else(|| Some(now.clone())),
-                        reason: Some(Cow::Borrowed(reason)),
-                        message: Some(Cow::Borrowed(message)),
-                    }
+                .map(|&(type_, cond_status, _, _)| {
+                    old.iter()
+                        .find(|c| c.type_ == type_)
+                        .cloned()
+                        .unwrap_or_else(|| ClusterCondition {
+                            type_,
+                            status: cond_status,
+                            last_probe_time: now.clone(),
+                            last_transition_time: None,
+                            reason: None,
+                            message: None,
+                        })
                 })
                 .collect();
-        } else {
-            for (c, &(_, cond_status, reason, message)) in status.conditions.iter_mut().zip(wanted)
-            {
-                if c.status != cond_status || c.last_transition_time.is_none() {
-                    c.last_transition_time = Some(now.clone());
-                }
-                c.status = cond_status;
-                c.last_probe_time = now.clone();
-                c.reason = Some(Cow::Borrowed(reason));
-                c.message = Some(Cow::Borrowed(message));
+        }
+        for (c, &(_, cond_status, reason, message)) in status.conditions.iter_mut().zip(wanted) {
+            if c.status != cond_status || c.last_transition_time.is_none() {
+                c.last_transition_time = Some(now.clone());
             }
+            c.status = cond_status;
+            c.last_probe_time = now.clone();
+            c.reason = Some(Cow::Borrowed(reason));
+            c.message = Some(Cow::Borrowed(message));
         }
         if cache.nodes.is_some() {
             status.zones.clone_from(&cache.zones);
