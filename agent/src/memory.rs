@@ -16,7 +16,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use flotilla_core::catalog::AddonId;
@@ -194,12 +194,49 @@ impl Timing {
     }
 }
 
+/// Names of members whose addons changed, each once between two reads, for a reader that
+/// checks a large fleet now and then: it reads the members named here instead of asking
+/// every member whether it moved.
+#[derive(Debug, Default)]
+pub struct ChangeLog {
+    names: Mutex<Vec<String>>,
+    /// Moves at every read; a member logs itself once per round.
+    round: AtomicU64,
+}
+
+impl ChangeLog {
+    /// The names logged since the last call.
+    pub fn take(&self) -> Vec<String> {
+        let mut names = self
+            .names
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.round.fetch_add(1, Ordering::AcqRel);
+        std::mem::take(&mut *names)
+    }
+
+    /// Logs `name` unless it is logged in this round already (`last` is the member's own
+    /// record of the round it last logged in, one past it: 0 is never).
+    fn push(&self, name: &str, last: &AtomicU64) {
+        let round = self.round.load(Ordering::Acquire) + 1;
+        if last.swap(round, Ordering::AcqRel) != round {
+            self.names
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(name.to_owned());
+        }
+    }
+}
+
 /// A simulated member cluster.
 #[derive(Debug)]
 pub struct MemoryMember {
     name: String,
     inner: Mutex<Inner>,
     changes: watch::Sender<u64>,
+    log: OnceLock<Arc<ChangeLog>>,
+    /// The log's round this member last logged itself in (see [`ChangeLog`]).
+    logged_round: AtomicU64,
     /// Calls made to this member, for the report.
     pub calls: CallCounts,
 }
@@ -227,6 +264,8 @@ impl MemoryMember {
                 timing: Timing::default(),
             }),
             changes: watch::channel(0).0,
+            log: OnceLock::new(),
+            logged_round: AtomicU64::new(0),
             calls: CallCounts::default(),
         })
     }
@@ -245,6 +284,14 @@ impl MemoryMember {
 
     fn tick(&self) {
         self.changes.send_modify(|n| *n += 1);
+        if let Some(log) = self.log.get() {
+            log.push(&self.name, &self.logged_round);
+        }
+    }
+
+    /// Logs every later change of its addons in `log` (once: a second log is ignored).
+    pub fn log_changes_to(&self, log: Arc<ChangeLog>) {
+        let _ = self.log.set(log);
     }
 
     /// Cuts the member off (a partition) or brings it back.
@@ -271,12 +318,6 @@ impl MemoryMember {
     /// Replaces the fault and stage behavior.
     pub fn set_behavior(&self, behavior: impl Into<Arc<Behavior>>) {
         self.lock().behavior = behavior.into();
-    }
-
-    /// How many times its addons have changed: a check over a large fleet skips members
-    /// where it has not moved.
-    pub fn change_count(&self) -> u64 {
-        *self.changes.borrow()
     }
 
     /// A copy of every addon object (for invariants and reports; not an API call).
@@ -391,7 +432,12 @@ impl MemoryMember {
 impl MemberCluster for MemoryMember {
     async fn healthz(&self, timeout: Duration) -> Result<String, MemberError> {
         self.calls.reads.fetch_add(1, Ordering::Relaxed);
-        let delay = self.lock().behavior.latency;
+        // The answer is the member's state when the request arrives, read with the latency
+        // in one look (a second look after the wait costs a probe a cold cache line).
+        let (delay, reachable, healthy) = {
+            let g = self.lock();
+            (g.behavior.latency, g.reachable, g.healthy)
+        };
         if delay > timeout {
             tokio::time::sleep(timeout).await;
             return Err(MemberError::Timeout(timeout));
@@ -399,14 +445,13 @@ impl MemberCluster for MemoryMember {
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        let g = self.lock();
-        if !g.reachable {
+        if !reachable {
             return Err(MemberError::Unreachable(format!(
                 "{}: connection refused",
                 self.name
             )));
         }
-        Ok(if g.healthy {
+        Ok(if healthy {
             "ok".into()
         } else {
             "[-]etcd failed: reason withheld".into()
@@ -669,18 +714,15 @@ fn content_hash(v: &Value) -> u64 {
 
 /// A hash of a manifest's identity (what `manifest_key` spells out), the same in every run.
 fn key_hash(m: &Value) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    manifest_identity(m).hash(&mut h);
-    h.finish()
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(manifest_identity(m))
 }
 
-/// A hash of an addon's identity, the same in every run.
+/// A hash of an addon's identity, the same in every run (Fx, like the key above: both are
+/// computed for every manifest of every readiness read).
 fn id_hash(id: &AddonId) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    id.hash(&mut h);
-    h.finish()
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(id)
 }
 
 /// A hash that is the same in every run (`DefaultHasher::new` has fixed keys).

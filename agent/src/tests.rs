@@ -449,3 +449,25 @@ async fn readiness_is_one_round_trip_of_one_read_per_manifest() {
     assert_eq!(start.elapsed(), Duration::from_secs(1));
     assert_eq!(reads() - before, 4);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_change_log_names_a_changed_member_once_per_read() {
+    let log = Arc::new(crate::memory::ChangeLog::default());
+    let a = MemoryMember::new("alpha", "v1.20.11", vec![], Behavior::default(), 1);
+    let b = MemoryMember::new("beta", "v1.20.11", vec![], Behavior::default(), 2);
+    a.log_changes_to(log.clone());
+    b.log_changes_to(log.clone());
+    assert!(log.take().is_empty());
+    for name in ["reloader", "traefik"] {
+        a.apply_addon(&desired(name, AddonSpec::default()))
+            .await
+            .expect("apply");
+    }
+    assert_eq!(log.take(), ["alpha"]);
+    assert!(log.take().is_empty(), "nothing moved since the last read");
+    b.apply_addon(&desired("reloader", AddonSpec::default()))
+        .await
+        .expect("apply");
+    a.delete_addon(&id("traefik")).await.expect("delete");
+    assert_eq!(log.take(), ["beta", "alpha"]);
+}

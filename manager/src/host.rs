@@ -15,6 +15,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
+use compact_str::CompactString;
 use flotilla_core::catalog::{AddonId, AddonKind, CatalogObject};
 use flotilla_core::label_set::{Interner, LabelSet};
 use flotilla_core::labels::check_cluster_type_change;
@@ -154,8 +155,6 @@ struct StoredCluster {
     labels: Option<LabelSet>,
     /// Host revision of its last write.
     revision: u64,
-    /// Host revision of its last write that was not status-only.
-    changed_at: u64,
 }
 
 impl StoredCluster {
@@ -170,7 +169,6 @@ impl StoredCluster {
             object,
             labels,
             revision,
-            changed_at: revision,
         }
     }
 
@@ -191,10 +189,11 @@ impl StoredCluster {
 
 /// Clusters by namespace, then name: found from borrowed names, without building a key.
 /// Names are hashed, not ordered: every probe writes its cluster's status, and in a fleet
-/// of 10,000 a tree walk compares a dozen names in a dozen cold cache lines.
+/// of 10,000 a tree walk compares a dozen names in a dozen cold cache lines. Names are
+/// kept inline (up to 24 bytes) so that finding one does not read a cold heap string too.
 #[derive(Default)]
 struct Clusters {
-    by_namespace: BTreeMap<String, FxHashMap<String, StoredCluster>>,
+    by_namespace: BTreeMap<String, FxHashMap<CompactString, StoredCluster>>,
     len: usize,
 }
 
@@ -209,7 +208,7 @@ impl Clusters {
 
     fn insert(&mut self, namespace: &str, name: &str, cluster: StoredCluster) {
         let names = self.by_namespace.entry(namespace.to_owned()).or_default();
-        if names.insert(name.to_owned(), cluster).is_none() {
+        if names.insert(name.into(), cluster).is_none() {
             self.len += 1;
         }
     }
@@ -384,9 +383,6 @@ impl MemoryHost {
             g.clusters.remove(namespace, name);
         } else {
             stored.revision = next_revision(&mut g.revision);
-            if !status_only {
-                stored.changed_at = g.revision;
-            }
         }
         self.notify(g, || ObjectKey::cluster(namespace, name), status_only);
         Ok(())
@@ -447,15 +443,6 @@ impl MemoryHost {
             return None;
         }
         Some(f(c.labels.as_ref().unwrap_or(&LabelSet::default())))
-    }
-
-    /// The host revision of one cluster's last change other than to its status: a reader
-    /// that ignores status (a check over a large fleet) skips clusters where it has not moved.
-    pub fn cluster_changed_at(&self, namespace: &str, name: &str) -> Option<u64> {
-        self.lock()
-            .clusters
-            .get(namespace, name)
-            .map(|c| c.changed_at)
     }
 
     /// How many clusters the host holds.

@@ -38,7 +38,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::host::{EventRecord, HostError, HostStore, ObjectKey};
 use crate::queue::WorkQueue;
-use crate::state::{Fed, Health, PairState};
+use crate::state::{ClusterSignals, Fed, Health, PairState};
 
 /// How the manager probes, syncs and paces itself. Defaults are KubeFed's.
 #[derive(Clone, Debug)]
@@ -100,10 +100,18 @@ struct FactsCache {
     nodes: Option<Vec<BTreeMap<String, String>>>,
     region: Option<String>,
     zones: Vec<String>,
-    /// The version last read, and when; forgotten when the cluster stops being Ready.
-    version: Option<(String, Instant)>,
-    /// The version, label generation and defaults count the labels were last derived for.
-    derived_for: Option<(String, u64, u64)>,
+    /// Region and zones were read and are not yet in a written status.
+    facts_unwritten: bool,
+    /// The version last read.
+    version: Option<String>,
+    /// When it was read; forgotten when the cluster stops being Ready (read it again first).
+    version_read_at: Option<Instant>,
+    /// Bumped when a read finds a version other than the last one: labels compare this
+    /// number, not the string, at every probe.
+    version_epoch: u64,
+    /// The version epoch, label generation and defaults count the labels were last derived
+    /// for.
+    derived_for: Option<(u64, u64, u64)>,
 }
 
 /// What a probe loop carries from one probe to the next.
@@ -113,6 +121,8 @@ struct ProbeState {
     successes: u32,
     /// Consecutive probes that did not.
     failures: u32,
+    /// The health this loop last gave the cluster (it is the only one that does).
+    health: Health,
     cache: FactsCache,
     /// The status this loop last wrote (saves reading it back).
     last_status: Option<KubeFedClusterStatus>,
@@ -238,9 +248,9 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
 
     /// Condition timestamps: the epoch plus time elapsed on the runtime's clock, so a
     /// virtual-time run stamps virtual times.
-    fn now_time(&self) -> Time {
-        let elapsed =
-            SignedDuration::try_from(self.start.elapsed()).unwrap_or(SignedDuration::ZERO);
+    fn time_at(&self, now: Instant) -> Time {
+        let elapsed = SignedDuration::try_from(now.saturating_duration_since(self.start))
+            .unwrap_or(SignedDuration::ZERO);
         Time(
             self.config
                 .epoch
@@ -427,6 +437,9 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
     // -----------------------------------------------------------------------------------
 
     async fn probe_loop(self: Arc<Self>, namespace: String, name: String, member: Arc<C::Member>) {
+        let Some(signals) = self.fed().cluster(&name).map(|c| c.signals.clone()) else {
+            return;
+        };
         let mut p = ProbeState::default();
         // Registered once and kept across probes (10,000 probes joining and leaving one
         // waiter list at every period cost more than the probes' own work on it).
@@ -436,13 +449,16 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
             let span = info_span!("probe", cluster = %name);
             // Boxed: a probe's await points are deep, and the loop spends its life asleep;
             // the sleeping task of each of 100,000 clusters should not carry them.
-            Box::pin(
-                self.probe_once(&namespace, &name, &*member, &mut p)
+            let done = Box::pin(
+                self.probe_once(&namespace, &name, &*member, &signals, &mut p)
                     .instrument(span),
             )
             .await;
             tokio::select! {
-                () = tokio::time::sleep(self.config.probe_period) => {}
+                // The period first: most wakes are its end, and then the relabel waiter is
+                // not polled at all.
+                biased;
+                () = tokio::time::sleep_until(done + self.config.probe_period) => {}
                 () = relabel.as_mut() => {
                     relabel.set(self.relabel.notified());
                     relabel.as_mut().enable();
@@ -452,14 +468,16 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
     }
 
     /// One probe: health with KubeFed's thresholds, the facts and labels while Ready, the
-    /// conditions, and a sync when the health changed.
+    /// conditions, and a sync when the health changed. Returns when it ended (the clock is
+    /// read as few times as it can: under a simulator's paused clock every read takes a lock).
     async fn probe_once(
         self: &Arc<Self>,
         namespace: &str,
         name: &str,
         member: &C::Member,
+        signals: &ClusterSignals,
         p: &mut ProbeState,
-    ) {
+    ) -> Instant {
         let verdict = match member.healthz(self.config.probe_timeout).await {
             Ok(body) if body.trim().eq_ignore_ascii_case("ok") => Health::Ready,
             Ok(_) => Health::NotReady,
@@ -478,10 +496,8 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
             p.failures += 1;
             p.successes = 0;
         }
-        let current = self
-            .fed()
-            .cluster(name)
-            .map_or(Health::Unknown, |c| c.health);
+        let mut now = Instant::now();
+        let current = p.health;
         let next = match verdict {
             Health::Ready
                 if current == Health::Unknown || p.successes >= self.config.success_threshold =>
@@ -496,44 +512,61 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
             _ => current,
         };
         if next != Health::Ready {
-            p.cache.version = None;
+            p.cache.version_read_at = None;
         }
-        if next == Health::Ready
-            && let Err(e) = self
-                .refresh_labels(namespace, name, member, &mut p.cache)
-                .await
-        {
-            debug!(error = %e, "reading facts failed");
+        if next == Health::Ready {
+            let refreshed = self
+                .refresh_labels(namespace, name, member, signals, now, &mut p.cache)
+                .await;
+            if refreshed != Ok(false) {
+                // It waited on the member or the host.
+                now = Instant::now();
+            }
+            if let Err(e) = refreshed {
+                debug!(error = %e, "reading facts failed");
+            }
         }
-        if let Err(e) = self
-            .write_conditions(namespace, name, next, &p.cache, &mut p.last_status)
+        let facts = p.cache.facts_unwritten.then_some(&p.cache);
+        match self
+            .write_conditions(namespace, name, next, facts, now, &mut p.last_status)
             .await
         {
-            // Read back at the next probe: what the host holds is not known now.
-            p.last_status = None;
-            debug!(error = %e, "writing cluster status failed");
+            Ok(()) => p.cache.facts_unwritten = false,
+            Err(e) => {
+                // Read back at the next probe: what the host holds is not known now.
+                p.last_status = None;
+                debug!(error = %e, "writing cluster status failed");
+            }
         }
-        let (changed, deleting) = self.fed().set_health(name, next, Instant::now());
+        let changed = next != current;
         if changed {
+            self.fed().set_health(name, next, now);
+            p.health = next;
             info!(health = ?next, "cluster health changed");
         }
-        if changed || deleting {
+        if changed || signals.deleting() {
             self.queue.add(name);
         }
+        now
     }
 
     /// Reads the facts (nodes once, the version every facts period), derives the labels when the
     /// version or the cluster's labels changed, and writes them if they differ. A write that
     /// loses a resourceVersion race (the manager's own finalizer, a user's label) is retried
-    /// at once on the fresh object rather than a probe period later.
+    /// at once on the fresh object rather than a probe period later. Says whether it called
+    /// the member or the host (time passed).
     async fn refresh_labels(
         self: &Arc<Self>,
         namespace: &str,
         name: &str,
         member: &C::Member,
+        signals: &ClusterSignals,
+        now: Instant,
         cache: &mut FactsCache,
-    ) -> Result<(), String> {
+    ) -> Result<bool, String> {
+        let mut called = false;
         if cache.nodes.is_none() {
+            called = true;
             let nodes = member.nodes().await.map_err(|e| e.to_string())?;
             let values = |k: &str| -> Vec<String> {
                 let mut v: Vec<String> = nodes.iter().filter_map(|n| n.get(k).cloned()).collect();
@@ -543,6 +576,7 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
             };
             cache.region = values("topology.kubernetes.io/region").into_iter().next();
             cache.zones = values("topology.kubernetes.io/zone");
+            cache.facts_unwritten = true;
             // From here on only the cluster type reads the nodes, and only which type-rule
             // keys some node carries: keep that (one small map), not every node's labels.
             let mut rule_keys = BTreeMap::new();
@@ -555,31 +589,31 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
         }
         let period = self.config.facts_period;
         if cache
-            .version
-            .as_ref()
-            .is_none_or(|(_, at)| at.elapsed() >= period)
+            .version_read_at
+            .is_none_or(|at| now.saturating_duration_since(at) >= period)
         {
+            called = true;
             let v = member.version().await.map_err(|e| e.to_string())?;
-            cache.version = Some((v, Instant::now()));
+            if cache.version.as_ref() != Some(&v) {
+                cache.version = Some(v);
+                cache.version_epoch += 1;
+            }
+            cache.version_read_at = Some(Instant::now());
         }
-        let Some((git_version, _)) = &cache.version else {
-            return Ok(());
+        let Some(git_version) = &cache.version else {
+            return Ok(called);
         };
-        let Some(generation) = self.fed().cluster(name).map(|c| c.labels_generation) else {
-            return Ok(());
-        };
+        let generation = signals.labels_generation();
         // Read before the defaults are: a change after this is seen at the next probe.
         let relabels = self.relabels.load(Ordering::Relaxed);
-        if cache
-            .derived_for
-            .as_ref()
-            .is_some_and(|(v, g, r)| v == git_version && *g == generation && *r == relabels)
-        {
-            return Ok(());
+        let wanted = (cache.version_epoch, generation, relabels);
+        if cache.derived_for == Some(wanted) {
+            return Ok(called);
         }
         let Some(labels) = self.fed().cluster(name).map(|c| c.labels.to_map()) else {
-            return Ok(());
+            return Ok(called);
         };
+        called = true;
         let nodes = cache.nodes.as_deref().unwrap_or_default();
         let facts = ClusterFacts {
             namespace,
@@ -606,12 +640,10 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
             self.warn_type_conflict(namespace, name, &conflict.detected, &conflict.kept)
                 .await;
         }
-        let generation = self
-            .fed()
-            .cluster(name)
-            .map_or(generation, |c| c.labels_generation);
-        cache.derived_for = Some((git_version.clone(), generation, relabels));
-        Ok(())
+        // The generation as it stands: our own write moves it once the host's watch brings
+        // it in, and the next probe derives again and finds nothing to write.
+        cache.derived_for = Some((cache.version_epoch, signals.labels_generation(), relabels));
+        Ok(called)
     }
 
     async fn write_labels(self: &Arc<Self>, facts: &ClusterFacts<'_>) -> Result<(), HostError> {
@@ -683,7 +715,8 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
         namespace: &str,
         name: &str,
         health: Health,
-        cache: &FactsCache,
+        facts: Option<&FactsCache>,
+        now: Instant,
         last: &mut Option<KubeFedClusterStatus>,
     ) -> Result<(), HostError> {
         type Wanted = (
@@ -730,7 +763,7 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
         let Some(status) = last.as_mut() else {
             return Ok(());
         };
-        let now = self.now_time();
+        let now = self.time_at(now);
         // The conditions health asks for, in order: the old one of each type where there is
         // one (it keeps its transition time if its status stays), else a new one. A steady
         // cluster keeps its vector and only its times move.
@@ -768,7 +801,7 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
             c.reason = Some(Cow::Borrowed(reason));
             c.message = Some(Cow::Borrowed(message));
         }
-        if cache.nodes.is_some() {
+        if let Some(cache) = facts {
             status.zones.clone_from(&cache.zones);
             status.region.clone_from(&cache.region);
         }

@@ -15,7 +15,7 @@
 //! 3. member and hub statuses agree;
 //! 4. once every fault has healed, the fleet converges within the deadline.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -31,12 +31,11 @@ use flotilla_core::types::{MANAGED_LABEL, REVISION_ANNOTATION};
 use flotilla_manager::manager::ManagerConfig;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rustc_hash::FxHashMap;
 use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::scenario::{Action, Scenario};
-use crate::world::{World, WorldConfig};
+use crate::world::{Moves, World, WorldConfig};
 
 /// How to run a scenario.
 #[derive(Clone, Debug)]
@@ -233,9 +232,8 @@ struct Driver {
     next_index: usize,
     heals: Vec<(Instant, Heal)>,
     suspects: BTreeMap<(String, AddonId), Instant>,
-    /// What each cluster's exclusion check last saw (host labels revision, member change
-    /// count), and the catalog it used: a cluster where neither moved is not read again.
-    exclusions_seen: FxHashMap<String, (u64, u64)>,
+    /// Which clusters moved since the exclusion check last ran, and the catalog it used.
+    moves: Moves,
     exclusions_catalog: Catalog,
     grace: Duration,
     violations: Vec<Violation>,
@@ -296,8 +294,10 @@ impl Driver {
             resync: Duration::from_secs(600),
             ..AgentConfig::default()
         };
+        let mut world = World::new(WorldConfig { manager, agent });
+        let moves = world.watch_moves();
         Self {
-            world: World::new(WorldConfig { manager, agent }),
+            world,
             catalog,
             removed: BTreeMap::new(),
             rng: StdRng::seed_from_u64(seed ^ 0x5eed),
@@ -307,7 +307,7 @@ impl Driver {
             next_index: 0,
             heals: Vec::new(),
             suspects: BTreeMap::new(),
-            exclusions_seen: FxHashMap::default(),
+            moves,
             exclusions_catalog: Catalog::default(),
             grace: scenario.probe_period.0 * 3 + Duration::from_secs(30),
             violations: Vec::new(),
@@ -494,43 +494,38 @@ impl Driver {
     /// Invariant 1: nothing on a cluster its placement excludes (by type: at once; by other
     /// labels: beyond the grace period the manager needs to notice and remove it).
     fn check_exclusions(&mut self) {
+        // Runs every half grace period over the clusters whose labels or addons moved since
+        // the last run, and those that hold a suspect (the whole fleet when the catalog
+        // changed); reads labels and addons in place and copies only what is out of place.
         let catalog = self.world.catalog();
+        let mut names = self.moves.take();
         if catalog != self.exclusions_catalog {
-            self.exclusions_seen.clear();
+            for (namespace, name) in self.world.host.cluster_keys() {
+                self.moves.remember(&name, namespace);
+                names.insert(name);
+            }
             self.exclusions_catalog = catalog.clone();
         }
+        names.extend(self.suspects.keys().map(|(c, _)| c.clone()));
         let index = PlacementIndex::new(&catalog);
         let now = Instant::now();
         let mut seen = BTreeSet::new();
-        let suspected: HashSet<String> = self.suspects.keys().map(|(c, _)| c.clone()).collect();
-        // Runs over the whole fleet every half grace period, but reads only clusters whose
-        // labels or addons moved since they were last read (or that hold a suspect); reads
-        // labels and addons in place and copies only what it finds out of place.
-        let keys = self.world.host.cluster_keys();
-        if self.exclusions_seen.len() > keys.len() {
-            let live: HashSet<&str> = keys.iter().map(|(_, n)| n.as_str()).collect();
-            self.exclusions_seen
-                .retain(|n, _| live.contains(n.as_str()));
-        }
-        for (namespace, name) in keys {
+        for name in names {
             let Some(member) = self.world.registry.get(&name) else {
                 continue;
             };
-            let Some(changed_at) = self.world.host.cluster_changed_at(&namespace, &name) else {
+            let Some(namespace) = self.moves.namespace(&name) else {
                 continue;
             };
-            let marks = (changed_at, member.change_count());
-            if !suspected.contains(&name) && self.exclusions_seen.get(&name) == Some(&marks) {
-                continue;
-            }
-            self.exclusions_seen.insert(name.clone(), marks);
             let Some((row, cluster_type)) =
                 self.world
                     .host
-                    .with_live_cluster_labels(&namespace, &name, |l| {
+                    .with_live_cluster_labels(namespace, &name, |l| {
                         (index.row(l.iter()), l.get(CLUSTER_TYPE).map(str::to_owned))
                     })
             else {
+                // Being deleted or gone: its next event (if it comes back) says where it is.
+                self.moves.forget(&name);
                 continue;
             };
             let misplaced: Vec<usize> = member.with_addons(|addons| {

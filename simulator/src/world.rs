@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
-use flotilla_agent::memory::{Behavior, MemoryMember};
+use flotilla_agent::memory::{Behavior, ChangeLog, MemoryMember};
 use flotilla_agent::reconcile::{Agent, AgentConfig};
 use flotilla_core::catalog::{Catalog, CatalogAddon, CatalogObject};
 use flotilla_core::explain::{ClusterView, explain_pair};
@@ -21,7 +21,7 @@ use flotilla_core::render::{render_for, render_template};
 use flotilla_core::types::{
     KubeFedCluster, KubeFedClusterSpec, LocalSecretReference, MANAGED_LABEL, Stage,
 };
-use flotilla_manager::host::{HostError, MemoryHost};
+use flotilla_manager::host::{HostError, HostEvent, HostStore, MemoryHost, ObjectKey};
 use flotilla_manager::manager::{Connector, ManagerConfig, ManagerHandle, Stats, start};
 use rustc_hash::FxHashMap;
 use tokio::task::AbortHandle;
@@ -89,8 +89,50 @@ pub struct World {
     manager: Option<ManagerHandle<MemoryHost, Registry>>,
     agents: BTreeMap<String, AbortHandle>,
     seeds: u64,
+    /// Where members log their changes, once someone watches them ([`World::watch_moves`]).
+    member_log: Option<Arc<ChangeLog>>,
     /// What every manager this world started did, across restarts.
     pub stats: Arc<Stats>,
+}
+
+/// Which clusters moved (their KubeFedCluster other than its status, or their member's
+/// addons) since the last look: a check over a large fleet reads only those.
+pub struct Moves {
+    host: tokio::sync::mpsc::UnboundedReceiver<HostEvent>,
+    members: Arc<ChangeLog>,
+    /// Each cluster's namespace, as its KubeFedCluster's events told it.
+    namespaces: FxHashMap<String, String>,
+}
+
+impl Moves {
+    /// Names of the clusters that moved since the last call.
+    pub fn take(&mut self) -> BTreeSet<String> {
+        let mut moved: BTreeSet<String> = self.members.take().into_iter().collect();
+        while let Ok(event) = self.host.try_recv() {
+            if let ObjectKey::Cluster { namespace, name } = event.key {
+                self.remember(&name, namespace);
+                moved.insert(name);
+            }
+        }
+        moved
+    }
+
+    /// The namespace of a cluster seen in [`Moves::take`].
+    pub fn namespace(&self, name: &str) -> Option<&str> {
+        self.namespaces.get(name).map(String::as_str)
+    }
+
+    /// Notes where a cluster is (a check that reads every cluster found it there).
+    pub fn remember(&mut self, name: &str, namespace: String) {
+        if !self.namespaces.contains_key(name) {
+            self.namespaces.insert(name.to_owned(), namespace);
+        }
+    }
+
+    /// Forgets a cluster that has left the host.
+    pub fn forget(&mut self, name: &str) {
+        self.namespaces.remove(name);
+    }
 }
 
 /// Why a world has not converged: one line per offending pair or cluster.
@@ -106,7 +148,22 @@ impl World {
             manager: None,
             agents: BTreeMap::new(),
             seeds: 0,
+            member_log: None,
             stats: Arc::new(Stats::default()),
+        }
+    }
+
+    /// Starts telling which clusters move from now on. Call it before attaching any: only
+    /// changes after this call are told.
+    pub fn watch_moves(&mut self) -> Moves {
+        let members = self.member_log.get_or_insert_default().clone();
+        for m in self.registry.all().values() {
+            m.log_changes_to(members.clone());
+        }
+        Moves {
+            host: self.host.watch(false),
+            members,
+            namespaces: FxHashMap::default(),
         }
     }
 
@@ -125,6 +182,9 @@ impl World {
             behavior,
             self.config.manager.seed ^ self.seeds,
         );
+        if let Some(log) = &self.member_log {
+            m.log_changes_to(log.clone());
+        }
         self.registry.insert(m.clone());
         self.start_agent(&cluster.name);
         m
