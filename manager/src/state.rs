@@ -143,9 +143,10 @@ pub struct ClusterEntry {
     pub labels: LabelSet,
     row: ClusterRow,
     placed: AddonSet,
-    /// Health by the probes.
+    /// Health by the probes (the probe keeps its own copy: it is the only writer).
     pub health: Health,
-    /// Its KubeFedCluster is being deleted.
+    /// Its KubeFedCluster is being deleted. `signals` holds the same for the probe; this copy
+    /// stays because placement reads it for every decision, and should not follow a pointer.
     pub deleting: bool,
     /// Per addon: placed pairs, and pairs still being removed.
     pub pairs: BTreeMap<AddonId, PairState>,
