@@ -451,11 +451,33 @@ impl MemberCluster for MemoryMember {
                 self.name
             )));
         }
-        Ok(if healthy {
-            "ok".into()
-        } else {
-            "[-]etcd failed: reason withheld".into()
-        })
+        Ok(health_body(healthy))
+    }
+
+    /// One wait for both the schedule and the latency, the latency being the member's when
+    /// the probe is scheduled; the answer is the member's state when it leaves.
+    async fn healthz_at(
+        &self,
+        at: tokio::time::Instant,
+        timeout: Duration,
+    ) -> Result<String, MemberError> {
+        let delay = self.lock().behavior.latency;
+        tokio::time::sleep_until(at + delay.min(timeout)).await;
+        self.calls.reads.fetch_add(1, Ordering::Relaxed);
+        if delay > timeout {
+            return Err(MemberError::Timeout(timeout));
+        }
+        let (reachable, healthy) = {
+            let g = self.lock();
+            (g.reachable, g.healthy)
+        };
+        if !reachable {
+            return Err(MemberError::Unreachable(format!(
+                "{}: connection refused",
+                self.name
+            )));
+        }
+        Ok(health_body(healthy))
     }
 
     async fn version(&self) -> Result<String, MemberError> {
@@ -675,6 +697,15 @@ impl MemberCluster for MemoryMember {
 
     fn changes(&self) -> watch::Receiver<u64> {
         self.changes.subscribe()
+    }
+}
+
+/// What `/healthz` says: "ok", or what a failing API server prints.
+fn health_body(healthy: bool) -> String {
+    if healthy {
+        "ok".into()
+    } else {
+        "[-]etcd failed: reason withheld".into()
     }
 }
 

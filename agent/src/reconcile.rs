@@ -27,7 +27,7 @@ use std::time::Duration;
 use flotilla_core::backoff::Backoff;
 use flotilla_core::catalog::AddonId;
 use flotilla_core::field::FieldPath;
-use flotilla_core::selector::LabelSelector;
+use flotilla_core::selector::{LabelSelector, Selector};
 use flotilla_core::types::{AddonStatus, REVISION_ANNOTATION, Stage};
 use flotilla_core::version::{KubeVersion, VersionBound};
 use rand::rngs::SmallRng;
@@ -67,10 +67,63 @@ impl Default for AgentConfig {
     }
 }
 
-#[derive(Debug, Default)]
-struct Retry {
+/// What an addon's spec asks of its cluster, parsed once per generation (a resync pass
+/// would otherwise parse every version bound and `requires` selector of every addon).
+struct Rules {
+    generation: i64,
+    /// `minSupportedVersion` and `maxSupportedVersion`, or why one does not parse.
+    bounds: Result<(Option<VersionBound>, Option<VersionBound>), String>,
+    /// Each `requires` selector, or why it is invalid.
+    requires: Vec<Result<Selector, String>>,
+}
+
+impl Rules {
+    fn parse(a: &MemberAddon) -> Self {
+        let bound = |s: &Option<String>| -> Result<Option<VersionBound>, String> {
+            s.as_deref()
+                .map(|s| s.parse::<VersionBound>().map_err(|e| e.to_string()))
+                .transpose()
+        };
+        let bounds = match &a.spec.kubernetes {
+            None => Ok((None, None)),
+            Some(k) => bound(&k.min_supported_version)
+                .and_then(|min| Ok((min, bound(&k.max_supported_version)?))),
+        };
+        let requires =
+            a.spec
+                .requires
+                .iter()
+                .enumerate()
+                .map(|(i, req)| {
+                    LabelSelector::to_selector(req, &FieldPath::new("spec.requires").index(i))
+                        .map_err(|errs| {
+                            errs.iter()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        })
+                })
+                .collect();
+        Self {
+            generation: a.generation,
+            bounds,
+            requires,
+        }
+    }
+}
+
+/// What the agent remembers of one addon between passes (losing it all loses nothing but
+/// time): one entry, found once or twice a pass, rather than a map per concern.
+#[derive(Default)]
+struct Memo {
+    /// Failed attempts in a row, and when the next one is due.
     attempts: u32,
     not_before: Option<Instant>,
+    /// For an addon deploying or deployed: (generation, time) before which its manifests
+    /// need not be read again, as long as its status is what this agent wrote.
+    next_read: Option<(i64, Instant)>,
+    /// Its rules, as of the generation they were parsed at.
+    rules: Option<Rules>,
 }
 
 /// The agent of one member cluster.
@@ -78,10 +131,7 @@ pub struct Agent<M> {
     cluster: String,
     member: Arc<M>,
     config: AgentConfig,
-    retries: FxHashMap<AddonId, Retry>,
-    /// For addons that are deploying or deployed: (generation, time) before which their
-    /// manifests need not be read again, as long as their status is what this agent wrote.
-    next_read: FxHashMap<AddonId, (i64, Instant)>,
+    memo: FxHashMap<AddonId, Memo>,
     /// The member's version as last read, and when.
     version: Option<(Option<KubeVersion>, Instant)>,
     rng: SmallRng,
@@ -94,8 +144,7 @@ impl<M: MemberCluster> Agent<M> {
             cluster: cluster.into(),
             member,
             config,
-            retries: FxHashMap::default(),
-            next_read: FxHashMap::default(),
+            memo: FxHashMap::default(),
             version: None,
             rng: SmallRng::seed_from_u64(seed),
         }
@@ -139,14 +188,10 @@ impl<M: MemberCluster> Agent<M> {
             }
         };
         let mut next = self.config.resync;
-        // Forget addons that are gone once the maps outgrow the member (an entry left for a
+        // Forget addons that are gone once the memo outgrows the member (an entry left for a
         // gone addon is harmless: a new object of that name starts without our status).
-        let gone = |id: &AddonId| !addons.iter().any(|a| a.id == *id);
-        if self.retries.len() > addons.len() {
-            self.retries.retain(|id, _| !gone(id));
-        }
-        if self.next_read.len() > addons.len() {
-            self.next_read.retain(|id, _| !gone(id));
+        if self.memo.len() > addons.len() {
+            self.memo.retain(|id, _| addons.iter().any(|a| a.id == *id));
         }
         let mut due = Vec::new();
         for a in &addons {
@@ -183,8 +228,11 @@ impl<M: MemberCluster> Agent<M> {
     ) {
         let wait = match outcome {
             Ok(wait) => {
-                if wait.is_none() {
-                    self.retries.remove(&a.id);
+                if wait.is_none()
+                    && let Some(m) = self.memo.get_mut(&a.id)
+                {
+                    m.attempts = 0;
+                    m.not_before = None;
                 }
                 wait
             }
@@ -200,15 +248,23 @@ impl<M: MemberCluster> Agent<M> {
 
     fn schedule_retry(&mut self, id: &AddonId) -> Duration {
         let draw = self.rng.random();
-        let r = self.retries.entry(id.clone()).or_default();
+        let r = self.memo.entry(id.clone()).or_default();
         let d = self.config.backoff.delay(r.attempts, draw);
         r.attempts = r.attempts.saturating_add(1);
         r.not_before = Some(Instant::now() + d);
         d
     }
 
-    async fn set_status(&self, a: &MemberAddon, status: AddonStatus) -> Result<(), MemberError> {
-        if a.status != status {
+    /// Writes the status an agent gives `a` at this stage, unless it already says so.
+    async fn set_status(
+        &self,
+        a: &MemberAddon,
+        stage: Stage,
+        ready: bool,
+        message: Option<String>,
+    ) -> Result<(), MemberError> {
+        if !says(a, stage, ready, message.as_deref()) {
+            let status = status(a, stage, ready, message);
             self.member.update_status(&a.id, &status).await?;
         }
         Ok(())
@@ -229,7 +285,9 @@ impl<M: MemberCluster> Agent<M> {
                     ready: false,
                     ..a.status.clone()
                 };
-                self.set_status(a, deleting).await?;
+                if a.status != deleting {
+                    self.member.update_status(&a.id, &deleting).await?;
+                }
                 self.member.delete_manifests(&a.id).await?;
                 self.member.set_finalizer(&a.id, false).await?;
             }
@@ -238,61 +296,61 @@ impl<M: MemberCluster> Agent<M> {
         if !has_finalizer {
             self.member.set_finalizer(&a.id, true).await?;
         }
-        let status = |stage, ready, message| status(a, stage, ready, message);
-
-        if let Some(why) = version_problem(a, version) {
-            self.set_status(a, status(Stage::Failed, false, Some(why)))
-                .await?;
+        let memo = self.memo.entry(a.id.clone()).or_default();
+        let rules = match &mut memo.rules {
+            Some(r) if r.generation == a.generation => r,
+            r => r.insert(Rules::parse(a)),
+        };
+        let (version_why, requirement_why) = match version_problem(rules, version) {
+            Some(why) => (Some(why), None),
+            None => (None, unmet_requirement(a, rules, all)),
+        };
+        let (not_before, next_read) = (memo.not_before, memo.next_read);
+        if let Some(why) = version_why {
+            self.set_status(a, Stage::Failed, false, Some(why)).await?;
             return Ok(Step::Done(None));
         }
-        if let Some(why) = unmet_requirement(a, all) {
-            self.set_status(a, status(Stage::Pending, false, Some(why)))
-                .await?;
+        if let Some(why) = requirement_why {
+            self.set_status(a, Stage::Pending, false, Some(why)).await?;
             return Ok(Step::Done(None));
         }
 
         let applied = a.status.observed_generation == Some(a.generation)
             && matches!(a.status.stage, Some(Stage::Deploying | Stage::Deployed));
-        let retry_due = self
-            .retries
-            .get(&a.id)
-            .and_then(|r| r.not_before)
-            .is_none_or(|t| Instant::now() >= t);
         if !applied {
+            let now = Instant::now();
             if a.status.stage == Some(Stage::Failed)
                 && a.status.observed_generation == Some(a.generation)
-                && !retry_due
+                && let Some(t) = not_before
+                && now < t
             {
-                return Ok(Step::Done(
-                    self.retries
-                        .get(&a.id)
-                        .and_then(|r| r.not_before)
-                        .map(|t| t - Instant::now()),
-                ));
+                return Ok(Step::Done(Some(t - now)));
             }
             for m in &a.spec.manifests {
                 self.member.apply_manifest(&a.id, m).await?;
             }
-            self.set_status(a, status(Stage::Deploying, false, None))
-                .await?;
+            self.set_status(a, Stage::Deploying, false, None).await?;
             // Our own status write ticks the watch; the next pass checks readiness.
             return Ok(Step::Done(Some(Duration::ZERO)));
         }
 
         // Read lately, and it still says what we wrote then (same generation and revision).
-        let now = Instant::now();
-        if let Some(&(g, t)) = self.next_read.get(&a.id)
+        if let Some((g, t)) = next_read
             && g == a.generation
-            && now < t
         {
-            if a.status == status(Stage::Deployed, true, None) {
-                return Ok(Step::Done(None));
-            }
-            if a.status == status(Stage::Deploying, false, None) {
-                return Ok(Step::Done(Some(t - now)));
+            let now = Instant::now();
+            if now < t {
+                if says(a, Stage::Deployed, true, None) {
+                    return Ok(Step::Done(None));
+                }
+                if says(a, Stage::Deploying, false, None) {
+                    return Ok(Step::Done(Some(t - now)));
+                }
             }
         }
-        self.next_read.remove(&a.id);
+        if let Some(m) = self.memo.get_mut(&a.id) {
+            m.next_read = None;
+        }
         Ok(Step::Read)
     }
 
@@ -303,7 +361,6 @@ impl<M: MemberCluster> Agent<M> {
         a: &MemberAddon,
         states: Vec<Readiness>,
     ) -> Result<Option<Duration>, MemberError> {
-        let status = |stage, ready, message| status(a, stage, ready, message);
         let mut wait: Option<Duration> = None;
         for r in states {
             match r {
@@ -314,31 +371,44 @@ impl<M: MemberCluster> Agent<M> {
                 }
                 Readiness::Failed(why) => {
                     warn!(cluster = %self.cluster, addon = %a.id, %why, "addon failed");
-                    self.set_status(a, status(Stage::Failed, false, Some(why)))
-                        .await?;
+                    self.set_status(a, Stage::Failed, false, Some(why)).await?;
                     return Ok(Some(self.schedule_retry(&a.id)));
                 }
             }
         }
         match wait {
             Some(w) => {
-                self.set_status(a, status(Stage::Deploying, false, None))
-                    .await?;
-                self.next_read
-                    .insert(a.id.clone(), (a.generation, Instant::now() + w));
+                self.set_status(a, Stage::Deploying, false, None).await?;
+                self.memo.entry(a.id.clone()).or_default().next_read =
+                    Some((a.generation, Instant::now() + w));
                 Ok(Some(w))
             }
             None => {
-                self.set_status(a, status(Stage::Deployed, true, None))
-                    .await?;
-                self.next_read.insert(
-                    a.id.clone(),
-                    (a.generation, Instant::now() + self.config.resync),
-                );
+                self.set_status(a, Stage::Deployed, true, None).await?;
+                self.memo.entry(a.id.clone()).or_default().next_read =
+                    Some((a.generation, Instant::now() + self.config.resync));
                 Ok(None)
             }
         }
     }
+}
+
+/// Whether `a`'s status is the one [`status`] would make (without making it: a resync
+/// asks this of every deployed addon).
+fn says(a: &MemberAddon, stage: Stage, ready: bool, message: Option<&str>) -> bool {
+    let s = &a.status;
+    s.ready == ready
+        && s.stage == Some(stage)
+        && s.message.as_deref() == message
+        && s.observed_generation == Some(a.generation)
+        && match (
+            a.annotations.get(REVISION_ANNOTATION),
+            s.revision.as_deref(),
+        ) {
+            (Some(wanted), Some(r)) => wanted == r,
+            (None, Some(r)) => r == a.generation.to_string(),
+            (_, None) => false,
+        }
 }
 
 /// The status an agent writes for `a`, at its current generation and revision.
@@ -358,23 +428,18 @@ fn status(a: &MemberAddon, stage: Stage, ready: bool, message: Option<String>) -
 }
 
 /// Why this cluster's version is outside the addon's supported range, if it is.
-fn version_problem(a: &MemberAddon, version: Option<KubeVersion>) -> Option<String> {
-    let k = a.spec.kubernetes.as_ref()?;
-    let v = version?;
-    let bound = |s: &Option<String>| -> Result<Option<VersionBound>, String> {
-        s.as_deref()
-            .map(|s| s.parse::<VersionBound>().map_err(|e| e.to_string()))
-            .transpose()
+fn version_problem(rules: &Rules, version: Option<KubeVersion>) -> Option<String> {
+    let (min, max) = match &rules.bounds {
+        Ok((None, None)) => return None,
+        Ok(bounds) => bounds,
+        Err(e) => return version.map(|_| e.clone()),
     };
-    match (
-        bound(&k.min_supported_version),
-        bound(&k.max_supported_version),
-    ) {
-        (Err(e), _) | (_, Err(e)) => Some(e),
-        (Ok(Some(min)), _) if !min.allows_min(&v) => {
+    let v = version?;
+    match (min, max) {
+        (Some(min), _) if !min.allows_min(&v) => {
             Some(format!("cluster runs {v}, below minSupportedVersion {min}"))
         }
-        (_, Ok(Some(max))) if !max.allows_max(&v) => {
+        (_, Some(max)) if !max.allows_max(&v) => {
             Some(format!("cluster runs {v}, above maxSupportedVersion {max}"))
         }
         _ => None,
@@ -382,18 +447,11 @@ fn version_problem(a: &MemberAddon, version: Option<KubeVersion>) -> Option<Stri
 }
 
 /// The first `requires` selector no deployed, ready addon satisfies, said plainly.
-fn unmet_requirement(a: &MemberAddon, all: &[MemberAddon]) -> Option<String> {
-    for (i, req) in a.spec.requires.iter().enumerate() {
-        let sel = match LabelSelector::to_selector(req, &FieldPath::new("spec.requires").index(i)) {
+fn unmet_requirement(a: &MemberAddon, rules: &Rules, all: &[MemberAddon]) -> Option<String> {
+    for sel in &rules.requires {
+        let sel = match sel {
             Ok(s) => s,
-            Err(errs) => {
-                return Some(
-                    errs.iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                );
-            }
+            Err(e) => return Some(e.clone()),
         };
         let candidates: Vec<&MemberAddon> = all
             .iter()
@@ -421,4 +479,66 @@ fn unmet_requirement(a: &MemberAddon, all: &[MemberAddon]) -> Option<String> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn addon(annotation: Option<&str>, generation: i64, status: AddonStatus) -> MemberAddon {
+        let annotations = annotation
+            .map(|r| [(REVISION_ANNOTATION.to_owned(), r.to_owned())].into())
+            .unwrap_or_default();
+        MemberAddon {
+            id: AddonId {
+                kind: flotilla_core::catalog::AddonKind::FederatedAddon,
+                namespace: Some("kubeaddons".into()),
+                name: "velero".into(),
+            },
+            generation,
+            labels: Arc::default(),
+            annotations: Arc::new(annotations),
+            spec: Arc::default(),
+            status,
+            finalizers: Arc::new([]),
+            deleting: false,
+        }
+    }
+
+    fn stage() -> impl Strategy<Value = Stage> {
+        prop_oneof![
+            Just(Stage::Pending),
+            Just(Stage::Deploying),
+            Just(Stage::Deployed),
+            Just(Stage::Failed),
+            Just(Stage::Deleting),
+        ]
+    }
+
+    proptest! {
+        /// `says` is the comparison with a made status, without making it.
+        #[test]
+        fn says_is_equality_with_the_status_it_would_write(
+            annotation in proptest::option::of(prop_oneof![Just("1"), Just("0.50.0-1")]),
+            generation in 1i64..3,
+            ready in any::<bool>(),
+            stage in proptest::option::of(stage()),
+            revision in proptest::option::of(prop_oneof![Just("1"), Just("2"), Just("0.50.0-1")]),
+            message in proptest::option::of(prop_oneof![Just("a"), Just("b")]),
+            observed in proptest::option::of(1i64..3),
+            (want_stage, want_ready, want_message) in (stage(), any::<bool>(), proptest::option::of(prop_oneof![Just("a"), Just("b")])),
+        ) {
+            let current = AddonStatus {
+                ready,
+                stage,
+                revision: revision.map(str::to_owned),
+                message: message.map(str::to_owned),
+                observed_generation: observed,
+            };
+            let a = addon(annotation, generation, current);
+            let made = status(&a, want_stage, want_ready, want_message.map(str::to_owned));
+            prop_assert_eq!(says(&a, want_stage, want_ready, want_message), a.status == made);
+        }
+    }
 }

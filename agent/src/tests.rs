@@ -471,3 +471,46 @@ async fn a_change_log_names_a_changed_member_once_per_read() {
     a.delete_addon(&id("traefik")).await.expect("delete");
     assert_eq!(log.take(), ["beta", "alpha"]);
 }
+
+/// A scheduled probe answers once, at its time plus the member's latency, with the
+/// member's state when the answer leaves; a member slower than the timeout times out at
+/// its time plus the timeout.
+#[tokio::test(start_paused = true)]
+async fn a_scheduled_healthz_answers_at_its_time_plus_the_latency() {
+    let latency = Duration::from_millis(250);
+    let behavior = Behavior {
+        latency,
+        ..Behavior::default()
+    };
+    let m = MemoryMember::new("c1", "v1.20.0", vec![], behavior, 1);
+    let start = tokio::time::Instant::now();
+    let at = start + Duration::from_secs(60);
+    let timeout = Duration::from_secs(3);
+    assert_eq!(m.healthz_at(at, timeout).await.as_deref(), Ok("ok"));
+    assert_eq!(start.elapsed(), Duration::from_secs(60) + latency);
+
+    // The member turns unhealthy while the probe is on its way: the answer says so.
+    let at = tokio::time::Instant::now() + Duration::from_secs(60);
+    let probe = m.healthz_at(at, timeout);
+    let member = m.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(60) + latency / 2).await;
+        member.set_healthy(false);
+    });
+    let answer = probe.await;
+    assert!(
+        answer.as_deref().is_ok_and(|b| b != "ok"),
+        "answer {answer:?}"
+    );
+
+    m.set_behavior(Behavior {
+        latency: Duration::from_secs(5),
+        ..Behavior::default()
+    });
+    let at = tokio::time::Instant::now() + Duration::from_secs(60);
+    assert_eq!(
+        m.healthz_at(at, timeout).await,
+        Err(crate::member::MemberError::Timeout(timeout))
+    );
+    assert_eq!(tokio::time::Instant::now(), at + timeout);
+}

@@ -445,31 +445,36 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
         // waiter list at every period cost more than the probes' own work on it).
         let mut relabel = std::pin::pin!(self.relabel.notified());
         relabel.as_mut().enable();
+        let timeout = self.config.probe_timeout;
+        let mut next = Instant::now();
         loop {
+            let answer = tokio::select! {
+                // The probe first: most wakes are its answer, and then the relabel waiter
+                // is not polled at all.
+                biased;
+                answer = member.healthz_at(next, timeout) => answer,
+                () = relabel.as_mut() => {
+                    relabel.set(self.relabel.notified());
+                    relabel.as_mut().enable();
+                    member.healthz(timeout).await
+                }
+            };
             let span = info_span!("probe", cluster = %name);
             // Boxed: a probe's await points are deep, and the loop spends its life asleep;
             // the sleeping task of each of 100,000 clusters should not carry them.
             let done = Box::pin(
-                self.probe_once(&namespace, &name, &*member, &signals, &mut p)
+                self.probe_once(&namespace, &name, &*member, &signals, &mut p, answer)
                     .instrument(span),
             )
             .await;
-            tokio::select! {
-                // The period first: most wakes are its end, and then the relabel waiter is
-                // not polled at all.
-                biased;
-                () = tokio::time::sleep_until(done + self.config.probe_period) => {}
-                () = relabel.as_mut() => {
-                    relabel.set(self.relabel.notified());
-                    relabel.as_mut().enable();
-                }
-            }
+            next = done + self.config.probe_period;
         }
     }
 
-    /// One probe: health with KubeFed's thresholds, the facts and labels while Ready, the
-    /// conditions, and a sync when the health changed. Returns when it ended (the clock is
-    /// read as few times as it can: under a simulator's paused clock every read takes a lock).
+    /// What one probe's `/healthz` answer leads to: health with KubeFed's thresholds, the
+    /// facts and labels while Ready, the conditions, and a sync when the health changed.
+    /// Returns when it ended (the clock is read as few times as it can: under a simulator's
+    /// paused clock every read takes a lock).
     async fn probe_once(
         self: &Arc<Self>,
         namespace: &str,
@@ -477,8 +482,9 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
         member: &C::Member,
         signals: &ClusterSignals,
         p: &mut ProbeState,
+        answer: Result<String, MemberError>,
     ) -> Instant {
-        let verdict = match member.healthz(self.config.probe_timeout).await {
+        let verdict = match answer {
             Ok(body) if body.trim().eq_ignore_ascii_case("ok") => Health::Ready,
             Ok(_) => Health::NotReady,
             Err(_) => Health::Offline,
