@@ -110,7 +110,9 @@ pub trait HostStore: Send + Sync + 'static {
         labels: BTreeMap<String, String>,
         resource_version: &str,
     ) -> impl Future<Output = Result<(), HostError>> + Send;
-    /// Writes a cluster's status subresource.
+    /// Writes a cluster's status subresource as a merge patch: the conditions always; the
+    /// zones and region only when given (empty zones, no region: the stored ones stay), so
+    /// that a probe resends the node facts only when it has read them again.
     fn update_cluster_status(
         &self,
         namespace: &str,
@@ -526,8 +528,12 @@ impl HostStore for MemoryHost {
             // In place: a probe's write reuses the buffers of the last one.
             let s = c.object.status.get_or_insert_with(Default::default);
             s.conditions.clone_from(&status.conditions);
-            s.zones.clone_from(&status.zones);
-            s.region.clone_from(&status.region);
+            if !status.zones.is_empty() {
+                s.zones.clone_from(&status.zones);
+            }
+            if status.region.is_some() {
+                s.region.clone_from(&status.region);
+            }
             Ok(())
         })
     }
@@ -649,5 +655,43 @@ mod tests {
             .await
             .expect("release");
         assert!(h.cluster("kommander", "alpha").is_none());
+    }
+
+    /// A status write is a merge patch: conditions replace the stored ones, and zones and
+    /// region stay unless given.
+    #[tokio::test]
+    async fn status_writes_keep_the_facts_they_leave_out() {
+        let h = MemoryHost::new();
+        h.apply_cluster(cluster(&[])).expect("create");
+        let with_facts = KubeFedClusterStatus {
+            conditions: vec![],
+            zones: vec!["eu-west-1a".into()],
+            region: Some("eu-west-1".into()),
+        };
+        h.update_cluster_status("kommander", "alpha", &with_facts)
+            .await
+            .expect("status");
+        let condition = flotilla_core::types::ClusterCondition {
+            type_: flotilla_core::types::ClusterConditionType::Ready,
+            status: flotilla_core::types::ConditionStatus::True,
+            last_probe_time: Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
+            last_transition_time: None,
+            reason: None,
+            message: None,
+        };
+        let conditions_only = KubeFedClusterStatus {
+            conditions: vec![condition],
+            ..KubeFedClusterStatus::default()
+        };
+        h.update_cluster_status("kommander", "alpha", &conditions_only)
+            .await
+            .expect("status");
+        let status = h
+            .cluster("kommander", "alpha")
+            .and_then(|c| c.status)
+            .expect("status");
+        assert_eq!(status.conditions, conditions_only.conditions);
+        assert_eq!(status.zones, with_facts.zones);
+        assert_eq!(status.region, with_facts.region);
     }
 }

@@ -807,13 +807,19 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
             c.reason = Some(Cow::Borrowed(reason));
             c.message = Some(Cow::Borrowed(message));
         }
+        // The node facts only when they were read anew (the write is a merge patch): a
+        // probe of a steady cluster sends its conditions and nothing else.
         if let Some(cache) = facts {
             status.zones.clone_from(&cache.zones);
             status.region.clone_from(&cache.region);
         }
-        self.host
+        let written = self
+            .host
             .update_cluster_status(namespace, name, status)
-            .await
+            .await;
+        status.zones.clear();
+        status.region = None;
+        written
     }
 
     // -----------------------------------------------------------------------------------
