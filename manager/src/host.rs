@@ -19,9 +19,12 @@ use compact_str::CompactString;
 use flotilla_core::catalog::{AddonId, AddonKind, CatalogObject};
 use flotilla_core::label_set::{Interner, LabelSet};
 use flotilla_core::labels::check_cluster_type_change;
-use flotilla_core::types::{FederatedStatus, KubeFedCluster, KubeFedClusterStatus, with_finalizer};
+use flotilla_core::types::{
+    ClusterCondition, FederatedStatus, KubeFedCluster, KubeFedClusterStatus, with_finalizer,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 use tokio::sync::mpsc;
 
 /// Finalizer the manager puts on every KubeFedCluster, to clean the member up on detach.
@@ -149,14 +152,45 @@ pub trait HostStore: Send + Sync + 'static {
     fn watch(&self, include_status: bool) -> mpsc::UnboundedReceiver<HostEvent>;
 }
 
-/// A cluster as the in-memory host keeps it: the object without its labels and its
-/// resourceVersion, which are held apart (labels in shared form, the version as a number:
-/// every probe's status write moves it) and put back on every read.
+/// A cluster as the in-memory host keeps it: the object without its labels, its
+/// resourceVersion and its status, which are held apart and put back on every read. Labels
+/// are kept in shared form. The version (a number) and the status (its conditions inline:
+/// KubeFed writes at most two) come first, next to the key in the table: every probe writes
+/// both, and should find them in the cache lines its lookup has just read, not behind more
+/// pointers.
+#[repr(C)]
 struct StoredCluster {
-    object: KubeFedCluster,
-    labels: Option<LabelSet>,
     /// Host revision of its last write.
     revision: u64,
+    status: Option<StoredStatus>,
+    labels: Option<LabelSet>,
+    object: KubeFedCluster,
+}
+
+/// A KubeFedCluster's status, conditions inline.
+#[derive(Default)]
+struct StoredStatus {
+    conditions: SmallVec<[ClusterCondition; 2]>,
+    zones: Vec<String>,
+    region: Option<String>,
+}
+
+impl StoredStatus {
+    fn new(status: KubeFedClusterStatus) -> Self {
+        Self {
+            conditions: status.conditions.into(),
+            zones: status.zones,
+            region: status.region,
+        }
+    }
+
+    fn to_status(&self) -> KubeFedClusterStatus {
+        KubeFedClusterStatus {
+            conditions: self.conditions.to_vec(),
+            zones: self.zones.clone(),
+            region: self.region.clone(),
+        }
+    }
 }
 
 impl StoredCluster {
@@ -167,10 +201,12 @@ impl StoredCluster {
             .take()
             .map(|l| LabelSet::new(&l, interner));
         object.metadata.resource_version = None;
+        let status = object.status.take().map(StoredStatus::new);
         Self {
-            object,
-            labels,
             revision,
+            status,
+            labels,
+            object,
         }
     }
 
@@ -183,6 +219,7 @@ impl StoredCluster {
 
     fn to_object(&self) -> KubeFedCluster {
         let mut c = self.object.clone();
+        c.status = self.status.as_ref().map(StoredStatus::to_status);
         c.metadata.labels = self.labels.as_ref().map(LabelSet::to_map);
         c.metadata.resource_version = Some(self.revision.to_string());
         c
@@ -316,7 +353,7 @@ impl MemoryHost {
             check_cluster_type_change(&name, &stored.labels(), new_labels)
                 .map_err(|e| HostError::Invalid(e.to_string()))?;
             let old = &stored.object;
-            cluster.status = old.status.clone();
+            cluster.status = stored.status.as_ref().map(StoredStatus::to_status);
             cluster.metadata.finalizers = old.metadata.finalizers.clone();
             cluster.metadata.creation_timestamp = old.metadata.creation_timestamp.clone();
             cluster.metadata.deletion_timestamp = old.metadata.deletion_timestamp.clone();
@@ -526,8 +563,14 @@ impl HostStore for MemoryHost {
     ) -> Result<(), HostError> {
         self.write_cluster(namespace, name, true, |c, _| {
             // In place: a probe's write reuses the buffers of the last one.
-            let s = c.object.status.get_or_insert_with(Default::default);
-            s.conditions.clone_from(&status.conditions);
+            let s = c.status.get_or_insert_with(Default::default);
+            if s.conditions.len() == status.conditions.len() {
+                for (to, from) in s.conditions.iter_mut().zip(&status.conditions) {
+                    to.clone_from(from);
+                }
+            } else {
+                s.conditions = status.conditions.iter().cloned().collect();
+            }
             if !status.zones.is_empty() {
                 s.zones.clone_from(&status.zones);
             }

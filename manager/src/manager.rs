@@ -32,6 +32,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use smallvec::SmallVec;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tracing::{Instrument, debug, info, info_span, warn};
@@ -114,8 +115,10 @@ struct FactsCache {
     derived_for: Option<(u64, u64, u64)>,
 }
 
-/// What a probe loop carries from one probe to the next.
+/// What a probe loop carries from one probe to the next. In this order: what every probe
+/// touches first, together (the loop's memory is cold after a probe period).
 #[derive(Default)]
+#[repr(C)]
 struct ProbeState {
     /// Consecutive probes that found the cluster healthy.
     successes: u32,
@@ -123,9 +126,10 @@ struct ProbeState {
     failures: u32,
     /// The health this loop last gave the cluster (it is the only one that does).
     health: Health,
+    /// The conditions this loop last wrote, inline (saves reading them back, and a probe of
+    /// a steady cluster reaches no other memory for them).
+    last_conditions: Option<SmallVec<[ClusterCondition; 2]>>,
     cache: FactsCache,
-    /// The status this loop last wrote (saves reading it back).
-    last_status: Option<KubeFedClusterStatus>,
 }
 
 /// Opens a client to the member a KubeFedCluster describes.
@@ -534,13 +538,13 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
         }
         let facts = p.cache.facts_unwritten.then_some(&p.cache);
         match self
-            .write_conditions(namespace, name, next, facts, now, &mut p.last_status)
+            .write_conditions(namespace, name, next, facts, now, &mut p.last_conditions)
             .await
         {
             Ok(()) => p.cache.facts_unwritten = false,
             Err(e) => {
                 // Read back at the next probe: what the host holds is not known now.
-                p.last_status = None;
+                p.last_conditions = None;
                 debug!(error = %e, "writing cluster status failed");
             }
         }
@@ -713,9 +717,9 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
     }
 
     /// Writes the Ready/Offline conditions; lastTransitionTime moves only when a status
-    /// changes. `last` is what this task last wrote, updated in place (a probe of a steady
-    /// cluster allocates nothing); it is read from the host when this task has not written
-    /// it yet (after a restart, the old conditions keep their transition times).
+    /// changes. `last` is what this task last wrote, updated in place; it is read from the
+    /// host when this task has not written it yet (after a restart, the old conditions keep
+    /// their transition times).
     async fn write_conditions(
         &self,
         namespace: &str,
@@ -723,7 +727,7 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
         health: Health,
         facts: Option<&FactsCache>,
         now: Instant,
-        last: &mut Option<KubeFedClusterStatus>,
+        last: &mut Option<SmallVec<[ClusterCondition; 2]>>,
     ) -> Result<(), HostError> {
         type Wanted = (
             ClusterConditionType,
@@ -762,26 +766,22 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
         };
         if last.is_none() {
             match self.host.get_cluster(namespace, name).await? {
-                Some(c) => *last = Some(c.status.unwrap_or_default()),
+                Some(c) => *last = Some(c.status.unwrap_or_default().conditions.into()),
                 None => return Ok(()),
             }
         }
-        let Some(status) = last.as_mut() else {
+        let Some(conditions) = last.as_mut() else {
             return Ok(());
         };
         let now = self.time_at(now);
         // The conditions health asks for, in order: the old one of each type where there is
         // one (it keeps its transition time if its status stays), else a new one. A steady
-        // cluster keeps its vector and only its times move.
-        let same_types = status.conditions.len() == wanted.len()
-            && status
-                .conditions
-                .iter()
-                .zip(wanted)
-                .all(|(c, w)| c.type_ == w.0);
+        // cluster keeps them and only their times move.
+        let same_types = conditions.len() == wanted.len()
+            && conditions.iter().zip(wanted).all(|(c, w)| c.type_ == w.0);
         if !same_types {
-            let old = std::mem::take(&mut status.conditions);
-            status.conditions = wanted
+            let old = std::mem::take(conditions);
+            *conditions = wanted
                 .iter()
                 .map(|&(type_, cond_status, _, _)| {
                     old.iter()
@@ -798,7 +798,7 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
                 })
                 .collect();
         }
-        for (c, &(_, cond_status, reason, message)) in status.conditions.iter_mut().zip(wanted) {
+        for (c, &(_, cond_status, reason, message)) in conditions.iter_mut().zip(wanted) {
             if c.status != cond_status || c.last_transition_time.is_none() {
                 c.last_transition_time = Some(now.clone());
             }
@@ -809,17 +809,14 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
         }
         // The node facts only when they were read anew (the write is a merge patch): a
         // probe of a steady cluster sends its conditions and nothing else.
-        if let Some(cache) = facts {
-            status.zones.clone_from(&cache.zones);
-            status.region.clone_from(&cache.region);
-        }
-        let written = self
-            .host
-            .update_cluster_status(namespace, name, status)
-            .await;
-        status.zones.clear();
-        status.region = None;
-        written
+        let status = KubeFedClusterStatus {
+            conditions: conditions.to_vec(),
+            zones: facts.map(|f| f.zones.clone()).unwrap_or_default(),
+            region: facts.and_then(|f| f.region.clone()),
+        };
+        self.host
+            .update_cluster_status(namespace, name, &status)
+            .await
     }
 
     // -----------------------------------------------------------------------------------
