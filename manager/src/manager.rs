@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use compact_str::CompactString;
 use flotilla_agent::member::{MemberCluster, MemberError};
 use flotilla_core::backoff::Backoff;
 use flotilla_core::catalog::AddonId;
@@ -93,19 +94,15 @@ impl Default for ManagerConfig {
     }
 }
 
-/// What a probe task remembers between cycles (nothing the stores do not also hold).
+/// What a probe task remembers between cycles (nothing the stores do not also hold). In
+/// this order: what every probe reads first, the node facts it reads once last.
 #[derive(Default)]
+#[repr(C)]
 struct FactsCache {
-    /// What the cluster type is detected from (the type-rule keys the nodes carry), read
-    /// once: the cluster type is detected once.
-    nodes: Option<Vec<BTreeMap<String, String>>>,
-    region: Option<String>,
-    zones: Vec<String>,
     /// Region and zones were read and are not yet in a written status.
     facts_unwritten: bool,
-    /// The version last read.
-    version: Option<String>,
-    /// When it was read; forgotten when the cluster stops being Ready (read it again first).
+    /// When the version was read; forgotten when the cluster stops being Ready (read it
+    /// again first).
     version_read_at: Option<Instant>,
     /// Bumped when a read finds a version other than the last one: labels compare this
     /// number, not the string, at every probe.
@@ -113,6 +110,13 @@ struct FactsCache {
     /// The version epoch, label generation and defaults count the labels were last derived
     /// for.
     derived_for: Option<(u64, u64, u64)>,
+    /// The version last read.
+    version: Option<String>,
+    /// What the cluster type is detected from (the type-rule keys the nodes carry), read
+    /// once: the cluster type is detected once.
+    nodes: Option<Vec<BTreeMap<String, String>>>,
+    region: Option<String>,
+    zones: Vec<String>,
 }
 
 /// What a probe loop carries from one probe to the next. In this order: what every probe
@@ -126,11 +130,14 @@ struct ProbeState {
     failures: u32,
     /// The health this loop last gave the cluster (it is the only one that does).
     health: Health,
-    /// The conditions this loop last wrote, inline (saves reading them back, and a probe of
-    /// a steady cluster reaches no other memory for them).
-    last_conditions: Option<SmallVec<[ClusterCondition; 2]>>,
     cache: FactsCache,
+    /// What this loop last wrote of the conditions (saves reading them back).
+    last_conditions: Option<Written>,
 }
+
+/// What a probe keeps of the conditions it wrote, inline: each one's type, status and
+/// transition time (the rest is written anew by every probe).
+type Written = SmallVec<[(ClusterConditionType, ConditionStatus, Option<Time>); 2]>;
 
 /// Opens a client to the member a KubeFedCluster describes.
 pub trait Connector: Send + Sync + 'static {
@@ -441,6 +448,9 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
     // -----------------------------------------------------------------------------------
 
     async fn probe_loop(self: Arc<Self>, namespace: String, name: String, member: Arc<C::Member>) {
+        // Inline in the loop's own memory: every probe hashes them to write the status, and a
+        // heap string would be one more cold cache line a probe period later.
+        let (namespace, name) = (CompactString::new(&namespace), CompactString::new(&name));
         let Some(signals) = self.fed().cluster(&name).map(|c| c.signals.clone()) else {
             return;
         };
@@ -727,7 +737,7 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
         health: Health,
         facts: Option<&FactsCache>,
         now: Instant,
-        last: &mut Option<SmallVec<[ClusterCondition; 2]>>,
+        last: &mut Option<Written>,
     ) -> Result<(), HostError> {
         type Wanted = (
             ClusterConditionType,
@@ -766,51 +776,51 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
         };
         if last.is_none() {
             match self.host.get_cluster(namespace, name).await? {
-                Some(c) => *last = Some(c.status.unwrap_or_default().conditions.into()),
+                Some(c) => {
+                    let conditions = c.status.unwrap_or_default().conditions;
+                    *last = Some(
+                        conditions
+                            .into_iter()
+                            .map(|c| (c.type_, c.status, c.last_transition_time))
+                            .collect(),
+                    );
+                }
                 None => return Ok(()),
             }
         }
-        let Some(conditions) = last.as_mut() else {
+        let Some(written) = last.as_mut() else {
             return Ok(());
         };
         let now = self.time_at(now);
-        // The conditions health asks for, in order: the old one of each type where there is
-        // one (it keeps its transition time if its status stays), else a new one. A steady
-        // cluster keeps them and only their times move.
-        let same_types = conditions.len() == wanted.len()
-            && conditions.iter().zip(wanted).all(|(c, w)| c.type_ == w.0);
-        if !same_types {
-            let old = std::mem::take(conditions);
-            *conditions = wanted
-                .iter()
-                .map(|&(type_, cond_status, _, _)| {
-                    old.iter()
-                        .find(|c| c.type_ == type_)
-                        .cloned()
-                        .unwrap_or_else(|| ClusterCondition {
-                            type_,
-                            status: cond_status,
-                            last_probe_time: now.clone(),
-                            last_transition_time: None,
-                            reason: None,
-                            message: None,
-                        })
-                })
-                .collect();
-        }
-        for (c, &(_, cond_status, reason, message)) in conditions.iter_mut().zip(wanted) {
-            if c.status != cond_status || c.last_transition_time.is_none() {
-                c.last_transition_time = Some(now.clone());
-            }
-            c.status = cond_status;
-            c.last_probe_time = now.clone();
-            c.reason = Some(Cow::Borrowed(reason));
-            c.message = Some(Cow::Borrowed(message));
-        }
+        // The conditions health asks for, in order; each keeps the transition time of the
+        // old one of its type while its status stays.
+        let next: Written = wanted
+            .iter()
+            .map(|&(type_, status, _, _)| {
+                let since = match written.iter().find(|w| w.0 == type_) {
+                    Some((_, old, Some(t))) if *old == status => t.clone(),
+                    _ => now.clone(),
+                };
+                (type_, status, Some(since))
+            })
+            .collect();
+        let conditions = wanted
+            .iter()
+            .zip(&next)
+            .map(|(&(type_, status, reason, message), w)| ClusterCondition {
+                type_,
+                status,
+                last_probe_time: now.clone(),
+                last_transition_time: w.2.clone(),
+                reason: Some(Cow::Borrowed(reason)),
+                message: Some(Cow::Borrowed(message)),
+            })
+            .collect();
+        *written = next;
         // The node facts only when they were read anew (the write is a merge patch): a
         // probe of a steady cluster sends its conditions and nothing else.
         let status = KubeFedClusterStatus {
-            conditions: conditions.to_vec(),
+            conditions,
             zones: facts.map(|f| f.zones.clone()).unwrap_or_default(),
             region: facts.and_then(|f| f.region.clone()),
         };
