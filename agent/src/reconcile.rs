@@ -14,8 +14,9 @@
 //! settles each of them: a pass costs the member two round trips (list, readiness), not
 //! one per addon.
 //!
-//! All state comes from the member; the only memory is retry bookkeeping, the member's
-//! version (read again every resync: it moves on upgrades only), and when each addon's
+//! All state comes from the member; the only memory is the member's version (read again
+//! every resync: it moves on upgrades only) and one memo per addon: retry bookkeeping, its
+//! rules (version bounds, `requires` selectors) parsed once per generation, and when its
 //! manifests are next worth reading (a deployed one's at the next resync, a deploying one's
 //! when the first of them may be ready), so a pass woken by one addon does not re-read the
 //! manifests of all the others. Killing and restarting an agent at any point loses
