@@ -466,36 +466,12 @@ impl MemoryMember {
 
 impl MemberCluster for MemoryMember {
     async fn healthz(&self, timeout: Duration) -> Result<String, MemberError> {
-        self.calls.reads.fetch_add(1, Ordering::Relaxed);
-        // The answer is the member's state when the request arrives.
-        let (delay, reachable, healthy) = (
-            self.probe.latency(),
-            self.probe.reachable(),
-            self.probe.healthy(),
-        );
-        if delay > timeout {
-            tokio::time::sleep(timeout).await;
-            return Err(MemberError::Timeout(timeout));
-        }
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
-        if !reachable {
-            return Err(MemberError::Unreachable(format!(
-                "{}: connection refused",
-                self.name
-            )));
-        }
-        Ok(health_body(healthy))
+        self.healthz_at(Instant::now(), timeout).await
     }
 
     /// One wait for both the schedule and the latency, the latency being the member's when
     /// the probe is scheduled; the answer is the member's state when it leaves.
-    async fn healthz_at(
-        &self,
-        at: tokio::time::Instant,
-        timeout: Duration,
-    ) -> Result<String, MemberError> {
+    async fn healthz_at(&self, at: Instant, timeout: Duration) -> Result<String, MemberError> {
         let delay = self.probe.latency();
         tokio::time::sleep_until(at + delay.min(timeout)).await;
         self.calls.reads.fetch_add(1, Ordering::Relaxed);

@@ -727,9 +727,9 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
     }
 
     /// Writes the Ready/Offline conditions; lastTransitionTime moves only when a status
-    /// changes. `last` is what this task last wrote, updated in place; it is read from the
-    /// host when this task has not written it yet (after a restart, the old conditions keep
-    /// their transition times).
+    /// changes. `last` is what this task last wrote of them; it is read from the host when
+    /// this task has not written them yet (after a restart, the old conditions keep their
+    /// transition times).
     async fn write_conditions(
         &self,
         namespace: &str,
