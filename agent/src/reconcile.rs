@@ -153,10 +153,15 @@ impl<M: MemberCluster> Agent<M> {
 
     /// Runs until the task is dropped: a pass, then wait for a change or the next deadline.
     pub async fn run(mut self) {
+        // Both waits are kept across passes: most passes are woken by their deadline, and
+        // then the wait for a change stays registered as it was (a day of 10,000 agents
+        // is 1.7 million passes).
         let mut changes = self.member.changes();
+        changes.borrow_and_update();
+        let mut change = Box::pin(next_change(changes));
+        let mut deadline = std::pin::pin!(tokio::time::sleep(Duration::ZERO));
         let mut failures = 0u32;
         loop {
-            changes.borrow_and_update();
             // Boxed: an idle agent (most of them, most of the time) is this loop asleep,
             // and need not carry the deep state of a pass.
             let wait = match Box::pin(self.pass()).await {
@@ -170,9 +175,13 @@ impl<M: MemberCluster> Agent<M> {
                     self.config.backoff.delay(failures - 1, self.rng.random())
                 }
             };
+            deadline.as_mut().reset(Instant::now() + wait);
             tokio::select! {
-                r = changes.changed() => if r.is_err() { return },
-                () = tokio::time::sleep(wait) => {}
+                changes = &mut change => match changes {
+                    Some(changes) => change.set(next_change(changes)),
+                    None => return,
+                },
+                () = deadline.as_mut() => {}
             }
         }
     }
@@ -392,6 +401,14 @@ impl<M: MemberCluster> Agent<M> {
             }
         }
     }
+}
+
+/// The member's next change, handing its receiver back for the one after (none: the member
+/// is gone).
+async fn next_change(
+    mut changes: tokio::sync::watch::Receiver<u64>,
+) -> Option<tokio::sync::watch::Receiver<u64>> {
+    changes.changed().await.ok().map(|()| changes)
 }
 
 /// Whether `a`'s status is the one [`status`] would make (without making it: a resync
