@@ -177,6 +177,10 @@ impl<M: MemberCluster> Agent<M> {
             };
             deadline.as_mut().reset(Instant::now() + wait);
             tokio::select! {
+                // In this order: a change that came while the deadline also passed is taken
+                // (the next pass covers both), and no random pick decides how many passes
+                // run, so a virtual-time run replays exactly.
+                biased;
                 changes = &mut change => match changes {
                     Some(changes) => change.set(next_change(changes)),
                     None => return,
