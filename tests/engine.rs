@@ -341,6 +341,37 @@ async fn a_conditions_transition_time_moves_only_when_its_status_does() {
     assert!(well[0].last_transition_time > still[0].last_transition_time);
 }
 
+/// Probes come in fleet-wide rounds, as KubeFed's health check does: a slow cluster's probe
+/// goes out with everyone else's and is stamped its latency later, round after round (a
+/// probe scheduled a period after the last one ended would drift by that latency each
+/// round).
+#[tokio::test(start_paused = true)]
+async fn probes_go_out_in_fleet_wide_rounds() {
+    let w = article_world(WorldConfig::default(), &Behavior::default());
+    let slow = Duration::from_millis(700);
+    member(&w, "beta").set_behavior(Behavior {
+        latency: slow,
+        ..Behavior::default()
+    });
+    converge(&w, Duration::from_secs(60)).await;
+    let probed = |name: &str| {
+        w.host
+            .cluster("kommander", name)
+            .and_then(|c| c.status)
+            .expect("status")
+            .conditions[0]
+            .last_probe_time
+            .0
+    };
+    let nanos = |d: Duration| i128::try_from(d.as_nanos()).expect("nanos");
+    let period = nanos(WorldConfig::default().manager.probe_period);
+    for wait in [5, 37, 61] {
+        tokio::time::sleep(Duration::from_secs(wait)).await;
+        let apart = probed("beta").duration_since(probed("alpha")).as_nanos();
+        assert_eq!(apart.rem_euclid(period), nanos(slow), "after {wait} s more");
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn detach_cleans_up_then_the_object_goes() {
     let w = article_world(WorldConfig::default(), &slow_deployments());

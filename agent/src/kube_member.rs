@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
-use crate::member::{MemberAddon, MemberCluster, MemberError, Readiness};
+use crate::member::{AddonList, MemberAddon, MemberCluster, MemberError, Readiness};
 
 /// Field manager of the manager's writes.
 pub const MANAGER_FIELD_MANAGER: &str = "flotilla-manager";
@@ -291,7 +291,7 @@ impl MemberCluster for KubeMember {
             .collect())
     }
 
-    async fn list_addons(&self) -> Result<Vec<MemberAddon>, MemberError> {
+    async fn list_addons(&self) -> Result<AddonList, MemberError> {
         let lp = ListParams::default();
         let mut out: Vec<MemberAddon> = Api::<Addon>::all(self.client.clone())
             .list(&lp)
@@ -317,7 +317,8 @@ impl MemberCluster for KubeMember {
                     )
                 }),
         );
-        Ok(out)
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(Arc::new(out))
     }
 
     async fn apply_addon(&self, desired: &DesiredAddon) -> Result<(), MemberError> {

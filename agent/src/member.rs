@@ -41,6 +41,20 @@ pub struct MemberAddon {
     pub deleting: bool,
 }
 
+/// A member's Addon and ClusterAddon objects, sorted by id, shared rather than copied: an
+/// agent lists them at every pass, and most passes are resyncs that change nothing, so a
+/// simulated member hands out the list it holds and copies it only when written to while
+/// someone still reads it.
+pub type AddonList = Arc<Vec<MemberAddon>>;
+
+/// The addon with this id in a list sorted by id ([`AddonList`]'s order).
+pub fn find_addon<'a>(addons: &'a [MemberAddon], id: &AddonId) -> Option<&'a MemberAddon> {
+    addons
+        .binary_search_by(|a| a.id.cmp(id))
+        .ok()
+        .map(|i| &addons[i])
+}
+
 /// Why a call to a member failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum MemberError {
@@ -106,8 +120,8 @@ pub trait MemberCluster: Send + Sync + 'static {
     fn nodes(
         &self,
     ) -> impl Future<Output = Result<Vec<BTreeMap<String, String>>, MemberError>> + Send;
-    /// Every Addon and ClusterAddon, with status.
-    fn list_addons(&self) -> impl Future<Output = Result<Vec<MemberAddon>, MemberError>> + Send;
+    /// Every Addon and ClusterAddon, with status, sorted by id.
+    fn list_addons(&self) -> impl Future<Output = Result<AddonList, MemberError>> + Send;
     /// Server-side apply of the manager's desired object (create, or update labels,
     /// annotations and spec; the generation moves only when the spec changes).
     fn apply_addon(

@@ -30,8 +30,8 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::member::{
-    MemberAddon, MemberCluster, MemberError, Readiness, UNINSTALL_FINALIZER, manifest_identity,
-    manifest_key,
+    AddonList, MemberAddon, MemberCluster, MemberError, Readiness, UNINSTALL_FINALIZER,
+    manifest_identity, manifest_key,
 };
 
 /// How long an applied object of one kind takes to become ready, and how often it fails.
@@ -156,9 +156,27 @@ struct Inner {
     nodes: Box<[LabelSet]>,
     behavior: Arc<Behavior>,
     rng: SmallRng,
-    addons: BTreeMap<AddonId, MemberAddon>,
+    /// Handed out whole by `list_addons`; copied on write while a reader holds it.
+    addons: AddonList,
     manifests: Vec<Manifest>,
     timing: Timing,
+}
+
+impl Inner {
+    fn position(&self, id: &AddonId) -> Result<usize, usize> {
+        self.addons.binary_search_by(|a| a.id.cmp(id))
+    }
+
+    fn addon_mut(&mut self, id: &AddonId) -> Option<&mut MemberAddon> {
+        let i = self.position(id).ok()?;
+        Some(&mut Arc::make_mut(&mut self.addons)[i])
+    }
+
+    fn remove_addon(&mut self, id: &AddonId) {
+        if let Ok(i) = self.position(id) {
+            Arc::make_mut(&mut self.addons).remove(i);
+        }
+    }
 }
 
 /// When objects were applied and became ready, for latency figures.
@@ -294,7 +312,7 @@ impl MemoryMember {
                 nodes: intern_nodes(&nodes),
                 behavior,
                 rng: SmallRng::seed_from_u64(seed),
-                addons: BTreeMap::new(),
+                addons: AddonList::default(),
                 manifests: Vec::new(),
                 timing: Timing::default(),
             }),
@@ -359,7 +377,7 @@ impl MemoryMember {
 
     /// A copy of every addon object (for invariants and reports; not an API call).
     pub fn snapshot(&self) -> Vec<MemberAddon> {
-        self.lock().addons.values().cloned().collect()
+        self.lock().addons.to_vec()
     }
 
     /// The member's `gitVersion` now (not an API call).
@@ -383,7 +401,7 @@ impl MemoryMember {
     }
 
     /// Calls `f` with every addon object, without copying them (not an API call).
-    pub fn with_addons<R>(&self, f: impl FnOnce(&BTreeMap<AddonId, MemberAddon>) -> R) -> R {
+    pub fn with_addons<R>(&self, f: impl FnOnce(&[MemberAddon]) -> R) -> R {
         f(&self.lock().addons)
     }
 
@@ -498,36 +516,36 @@ impl MemberCluster for MemoryMember {
         Ok(self.nodes_now())
     }
 
-    async fn list_addons(&self) -> Result<Vec<MemberAddon>, MemberError> {
+    async fn list_addons(&self) -> Result<AddonList, MemberError> {
         self.call(false).await?;
-        Ok(self.lock().addons.values().cloned().collect())
+        Ok(self.lock().addons.clone())
     }
 
     async fn apply_addon(&self, desired: &DesiredAddon) -> Result<(), MemberError> {
         self.call(true).await?;
-        let mut g = self.lock();
-        match g.addons.get_mut(&desired.id) {
-            Some(a) => {
-                if a.deleting {
+        let mut guard = self.lock();
+        let g = &mut *guard;
+        match g.position(&desired.id) {
+            Ok(i) => {
+                if g.addons[i].deleting {
                     return Err(MemberError::Api {
                         code: 409,
                         message: "object is being deleted".into(),
                     });
                 }
+                let a = &mut Arc::make_mut(&mut g.addons)[i];
                 if a.spec != desired.spec {
                     a.generation += 1;
                     a.spec = desired.spec.clone();
                     g.timing.applied(&desired.id);
                 }
-                if let Some(a) = g.addons.get_mut(&desired.id) {
-                    a.labels = desired.labels.clone();
-                    a.annotations = desired.annotations.clone();
-                }
+                a.labels = desired.labels.clone();
+                a.annotations = desired.annotations.clone();
             }
-            None => {
+            Err(i) => {
                 g.timing.applied(&desired.id);
-                g.addons.insert(
-                    desired.id.clone(),
+                Arc::make_mut(&mut g.addons).insert(
+                    i,
                     MemberAddon {
                         id: desired.id.clone(),
                         generation: 1,
@@ -541,7 +559,7 @@ impl MemberCluster for MemoryMember {
                 );
             }
         }
-        drop(g);
+        drop(guard);
         self.calls.manager_applies.fetch_add(1, Ordering::Relaxed);
         self.tick();
         Ok(())
@@ -550,11 +568,11 @@ impl MemberCluster for MemoryMember {
     async fn delete_addon(&self, id: &AddonId) -> Result<(), MemberError> {
         self.call(true).await?;
         let mut g = self.lock();
-        let Some(a) = g.addons.get_mut(id) else {
+        let Some(a) = g.addon_mut(id) else {
             return Err(MemberError::NotFound);
         };
         if a.finalizers.is_empty() {
-            g.addons.remove(id);
+            g.remove_addon(id);
         } else {
             a.deleting = true;
         }
@@ -567,7 +585,7 @@ impl MemberCluster for MemoryMember {
     async fn set_finalizer(&self, id: &AddonId, present: bool) -> Result<(), MemberError> {
         self.call(true).await?;
         let mut g = self.lock();
-        let Some(a) = g.addons.get_mut(id) else {
+        let Some(a) = g.addon_mut(id) else {
             return Err(MemberError::NotFound);
         };
         let next = with_finalizer(&a.finalizers, UNINSTALL_FINALIZER, present);
@@ -577,7 +595,7 @@ impl MemberCluster for MemoryMember {
             next.into()
         };
         if a.deleting && a.finalizers.is_empty() {
-            g.addons.remove(id);
+            g.remove_addon(id);
         }
         drop(g);
         self.calls.agent_finalizers.fetch_add(1, Ordering::Relaxed);
@@ -588,7 +606,7 @@ impl MemberCluster for MemoryMember {
     async fn update_status(&self, id: &AddonId, status: &AddonStatus) -> Result<(), MemberError> {
         self.call(true).await?;
         let mut g = self.lock();
-        let Some(a) = g.addons.get_mut(id) else {
+        let Some(a) = g.addon_mut(id) else {
             return Err(MemberError::NotFound);
         };
         let was_ready = a.status.ready && a.status.observed_generation == Some(a.generation);

@@ -25,6 +25,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use compact_str::{CompactString, ToCompactString};
 use flotilla_core::backoff::Backoff;
 use flotilla_core::catalog::AddonId;
 use flotilla_core::field::FieldPath;
@@ -208,7 +209,7 @@ impl<M: MemberCluster> Agent<M> {
             self.memo.retain(|id, _| addons.iter().any(|a| a.id == *id));
         }
         let mut due = Vec::new();
-        for a in &addons {
+        for a in addons.iter() {
             let span = info_span!("reconcile_addon", cluster = %self.cluster, addon = %a.id);
             match self.reconcile(a, &addons, version).instrument(span).await {
                 Ok(Step::Read) => due.push(a),
@@ -260,10 +261,20 @@ impl<M: MemberCluster> Agent<M> {
         }
     }
 
+    /// The memo of `id`, made if missing (found first: the entry API would copy the id,
+    /// two strings, at every addon of every pass).
+    fn memo(&mut self, id: &AddonId) -> &mut Memo {
+        if !self.memo.contains_key(id) {
+            self.memo.insert(id.clone(), Memo::default());
+        }
+        self.memo.get_mut(id).expect("inserted above")
+    }
+
     fn schedule_retry(&mut self, id: &AddonId) -> Duration {
         let draw = self.rng.random();
-        let r = self.memo.entry(id.clone()).or_default();
-        let d = self.config.backoff.delay(r.attempts, draw);
+        let backoff = self.config.backoff;
+        let r = self.memo(id);
+        let d = backoff.delay(r.attempts, draw);
         r.attempts = r.attempts.saturating_add(1);
         r.not_before = Some(Instant::now() + d);
         d
@@ -310,7 +321,7 @@ impl<M: MemberCluster> Agent<M> {
         if !has_finalizer {
             self.member.set_finalizer(&a.id, true).await?;
         }
-        let memo = self.memo.entry(a.id.clone()).or_default();
+        let memo = self.memo(&a.id);
         let rules = match &mut memo.rules {
             Some(r) if r.generation == a.generation => r,
             r => r.insert(Rules::parse(a)),
@@ -393,13 +404,12 @@ impl<M: MemberCluster> Agent<M> {
         match wait {
             Some(w) => {
                 self.set_status(a, Stage::Deploying, false, None).await?;
-                self.memo.entry(a.id.clone()).or_default().next_read =
-                    Some((a.generation, Instant::now() + w));
+                self.memo(&a.id).next_read = Some((a.generation, Instant::now() + w));
                 Ok(Some(w))
             }
             None => {
                 self.set_status(a, Stage::Deployed, true, None).await?;
-                self.memo.entry(a.id.clone()).or_default().next_read =
+                self.memo(&a.id).next_read =
                     Some((a.generation, Instant::now() + self.config.resync));
                 Ok(None)
             }
@@ -428,7 +438,7 @@ fn says(a: &MemberAddon, stage: Stage, ready: bool, message: Option<&str>) -> bo
             s.revision.as_deref(),
         ) {
             (Some(wanted), Some(r)) => wanted == r,
-            (None, Some(r)) => r == a.generation.to_string(),
+            (None, Some(r)) => *r == a.generation.to_compact_string(),
             (_, None) => false,
         }
 }
@@ -438,8 +448,7 @@ fn status(a: &MemberAddon, stage: Stage, ready: bool, message: Option<String>) -
     let revision = a
         .annotations
         .get(REVISION_ANNOTATION)
-        .cloned()
-        .unwrap_or_else(|| a.generation.to_string());
+        .map_or_else(|| a.generation.to_compact_string(), CompactString::from);
     AddonStatus {
         ready,
         stage: Some(stage),
@@ -475,11 +484,10 @@ fn unmet_requirement(a: &MemberAddon, rules: &Rules, all: &[MemberAddon]) -> Opt
             Ok(s) => s,
             Err(e) => return Some(e.clone()),
         };
-        let candidates: Vec<&MemberAddon> = all
+        let mut candidates = all
             .iter()
-            .filter(|o| o.id != a.id && !o.deleting && sel.matches(&*o.labels))
-            .collect();
-        if candidates.is_empty() {
+            .filter(|o| o.id != a.id && !o.deleting && sel.matches(&*o.labels));
+        let Some(first) = candidates.next() else {
             let text = sel
                 .requirements()
                 .iter()
@@ -487,16 +495,13 @@ fn unmet_requirement(a: &MemberAddon, rules: &Rules, all: &[MemberAddon]) -> Opt
                 .collect::<Vec<_>>()
                 .join(", ");
             return Some(format!("waiting for {text}: no such addon in this cluster"));
-        }
-        if !candidates
-            .iter()
-            .any(|o| o.status.ready && o.status.stage == Some(Stage::Deployed))
-        {
-            let o = candidates[0];
-            let stage = o.status.stage.map_or("none", Stage::as_str);
+        };
+        let ready = |o: &MemberAddon| o.status.ready && o.status.stage == Some(Stage::Deployed);
+        if !ready(first) && !candidates.any(ready) {
+            let stage = first.status.stage.map_or("none", Stage::as_str);
             return Some(format!(
                 "waiting for {}: not ready (stage {stage})",
-                o.id.name
+                first.id.name
             ));
         }
     }
@@ -554,7 +559,7 @@ mod tests {
             let current = AddonStatus {
                 ready,
                 stage,
-                revision: revision.map(str::to_owned),
+                revision: revision.map(CompactString::from),
                 message: message.map(str::to_owned),
                 observed_generation: observed,
             };

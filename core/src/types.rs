@@ -14,6 +14,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use compact_str::CompactString;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::{CustomResource, CustomResourceExt};
@@ -208,9 +209,11 @@ pub struct AddonStatus {
     /// Where the addon is in its life.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stage: Option<Stage>,
-    /// The revision deployed: the revision annotation, else the generation.
+    /// The revision deployed: the revision annotation, else the generation. Inline (it is
+    /// short): a resync compares it with the wanted one for every addon of every cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revision: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub revision: Option<CompactString>,
     /// Why the addon is pending or failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,

@@ -270,6 +270,18 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
         )
     }
 
+    /// The first probe round after `done`. Rounds are fleet-wide, one every probe period
+    /// from the manager's start, as in KubeFed, whose health check probes every cluster at
+    /// each tick. A cluster's first probe (at attach) and a relabel's come at once; the
+    /// next ones join the round. It also spares a large fleet's clock: 10,000 clusters
+    /// probed each on its own phase wake the runtime 10,000 times a period, not once.
+    fn next_round(&self, done: Instant) -> Instant {
+        let period = self.config.probe_period.as_nanos().max(1);
+        let since = done.saturating_duration_since(self.start).as_nanos();
+        let round = (since / period + 1) * period;
+        self.start + Duration::from_nanos(u64::try_from(round).unwrap_or(u64::MAX))
+    }
+
     fn jitter(&self) -> f64 {
         lock(&self.rng).random()
     }
@@ -481,7 +493,7 @@ impl<H: HostStore, C: Connector> Shared<H, C> {
                     .instrument(span),
             )
             .await;
-            next = done + self.config.probe_period;
+            next = self.next_round(done);
         }
     }
 

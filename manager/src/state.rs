@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use compact_str::CompactString;
 use flotilla_core::catalog::{AddonId, CatalogAddon, CatalogObject};
 use flotilla_core::explain::SelectionTally;
 use flotilla_core::label_set::{Interner, LabelSet};
@@ -51,8 +52,8 @@ pub struct PairState {
     pub ready: bool,
     /// Stage the agent reported.
     pub stage: Option<Stage>,
-    /// Revision the agent reported.
-    pub revision: Option<String>,
+    /// Revision the agent reported (inline: it is short, and a large fleet holds millions).
+    pub revision: Option<CompactString>,
     /// Message from the agent or the manager.
     pub message: Option<String>,
 }
@@ -614,7 +615,7 @@ impl Fed {
                     status: p.reason.clone(),
                     ready: p.ready,
                     stage: p.stage,
-                    revision: p.revision.clone(),
+                    revision: p.revision.as_deref().map(str::to_owned),
                     message: p.message.clone(),
                 },
                 None => ClusterPropagation {

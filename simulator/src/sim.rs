@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use flotilla_agent::member::find_addon;
 use flotilla_agent::memory::Behavior;
 use flotilla_agent::reconcile::AgentConfig;
 use flotilla_core::catalog::{AddonId, Catalog, CatalogAddon, CatalogObject};
@@ -530,7 +531,7 @@ impl Driver {
             };
             let misplaced: Vec<usize> = member.with_addons(|addons| {
                 addons
-                    .values()
+                    .iter()
                     .filter(|a| {
                         !a.deleting
                             && a.labels.get(MANAGED_LABEL).map(String::as_str) == Some("true")
@@ -589,8 +590,10 @@ impl Driver {
                     continue;
                 };
                 let member = m.with_addons(|a| {
-                    a.get(&id)
-                        .map(|a| (a.status.ready, a.status.stage, a.status.revision.clone()))
+                    find_addon(a, &id).map(|a| {
+                        let s = &a.status;
+                        (s.ready, s.stage, s.revision.as_deref().map(str::to_owned))
+                    })
                 });
                 let hub = (entry.ready, entry.stage, entry.revision.clone());
                 if member.as_ref() != Some(&hub) {
@@ -615,7 +618,7 @@ impl Driver {
             .filter(|m| {
                 m.with_addons(|a| {
                     !a.is_empty()
-                        && a.values().all(|x| {
+                        && a.iter().all(|x| {
                             x.status.ready
                                 || x.status
                                     .stage

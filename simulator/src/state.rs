@@ -75,7 +75,7 @@ pub fn final_state(world: &World) -> State {
                     name: a.id.name.to_string(),
                     ready: a.status.ready,
                     stage: a.status.stage,
-                    revision: a.status.revision.clone(),
+                    revision: a.status.revision.map(String::from),
                 })
                 .collect();
             ClusterState {

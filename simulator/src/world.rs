@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
+use flotilla_agent::member::find_addon;
 use flotilla_agent::memory::{Behavior, ChangeLog, MemoryMember};
 use flotilla_agent::reconcile::{Agent, AgentConfig};
 use flotilla_core::catalog::{Catalog, CatalogAddon, CatalogObject};
@@ -364,7 +365,7 @@ impl World {
             member.with_addons(|present| {
                 for (i, a) in catalog.addons().iter().enumerate() {
                     let placed = index.is_placed(&row, &view.name, i);
-                    let managed = present.get(&a.id).filter(|m| {
+                    let managed = find_addon(present, &a.id).filter(|m| {
                         m.labels.get(MANAGED_LABEL).map(String::as_str) == Some("true")
                     });
                     let m = match (placed, managed) {
