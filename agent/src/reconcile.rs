@@ -34,11 +34,12 @@ use flotilla_core::types::{AddonStatus, REVISION_ANNOTATION, Stage};
 use flotilla_core::version::{KubeVersion, VersionBound};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use rustc_hash::FxHashMap;
 use tokio::time::Instant;
 use tracing::{Instrument, debug, info_span, warn};
 
-use crate::member::{MemberAddon, MemberCluster, MemberError, Readiness, UNINSTALL_FINALIZER};
+use crate::member::{
+    MemberAddon, MemberCluster, MemberError, Readiness, UNINSTALL_FINALIZER, find_addon,
+};
 
 /// Where one addon's reconcile got to.
 enum Step {
@@ -133,7 +134,9 @@ pub struct Agent<M> {
     cluster: String,
     member: Arc<M>,
     config: AgentConfig,
-    memo: FxHashMap<AddonId, Memo>,
+    /// Sorted by id, as the member lists its addons: a pass finds each memo by a short
+    /// binary search in one small block of memory, not by hashing into a sparse table.
+    memo: Vec<(AddonId, Memo)>,
     /// The member's version as last read, and when.
     version: Option<(Option<KubeVersion>, Instant)>,
     rng: SmallRng,
@@ -146,7 +149,7 @@ impl<M: MemberCluster> Agent<M> {
             cluster: cluster.into(),
             member,
             config,
-            memo: FxHashMap::default(),
+            memo: Vec::new(),
             version: None,
             rng: SmallRng::seed_from_u64(seed),
         }
@@ -206,7 +209,8 @@ impl<M: MemberCluster> Agent<M> {
         // Forget addons that are gone once the memo outgrows the member (an entry left for a
         // gone addon is harmless: a new object of that name starts without our status).
         if self.memo.len() > addons.len() {
-            self.memo.retain(|id, _| addons.iter().any(|a| a.id == *id));
+            self.memo
+                .retain(|(id, _)| find_addon(&addons, id).is_some());
         }
         let mut due = Vec::new();
         for a in addons.iter() {
@@ -244,7 +248,7 @@ impl<M: MemberCluster> Agent<M> {
         let wait = match outcome {
             Ok(wait) => {
                 if wait.is_none()
-                    && let Some(m) = self.memo.get_mut(&a.id)
+                    && let Some(m) = self.memo_of(&a.id)
                 {
                     m.attempts = 0;
                     m.not_before = None;
@@ -261,13 +265,22 @@ impl<M: MemberCluster> Agent<M> {
         }
     }
 
-    /// The memo of `id`, made if missing (found first: the entry API would copy the id,
-    /// two strings, at every addon of every pass).
+    /// The memo of `id`, if there is one.
+    fn memo_of(&mut self, id: &AddonId) -> Option<&mut Memo> {
+        let i = self.memo.binary_search_by(|(k, _)| k.cmp(id)).ok()?;
+        Some(&mut self.memo[i].1)
+    }
+
+    /// The memo of `id`, made if missing.
     fn memo(&mut self, id: &AddonId) -> &mut Memo {
-        if !self.memo.contains_key(id) {
-            self.memo.insert(id.clone(), Memo::default());
-        }
-        self.memo.get_mut(id).expect("inserted above")
+        let i = match self.memo.binary_search_by(|(k, _)| k.cmp(id)) {
+            Ok(i) => i,
+            Err(i) => {
+                self.memo.insert(i, (id.clone(), Memo::default()));
+                i
+            }
+        };
+        &mut self.memo[i].1
     }
 
     fn schedule_retry(&mut self, id: &AddonId) -> Duration {
@@ -373,7 +386,7 @@ impl<M: MemberCluster> Agent<M> {
                 }
             }
         }
-        if let Some(m) = self.memo.get_mut(&a.id) {
+        if let Some(m) = self.memo_of(&a.id) {
             m.next_read = None;
         }
         Ok(Step::Read)
