@@ -265,15 +265,20 @@ impl<M: MemberCluster> Agent<M> {
         }
     }
 
+    /// Where `id`'s memo is, or would go.
+    fn memo_position(&self, id: &AddonId) -> Result<usize, usize> {
+        self.memo.binary_search_by(|(k, _)| k.cmp(id))
+    }
+
     /// The memo of `id`, if there is one.
     fn memo_of(&mut self, id: &AddonId) -> Option<&mut Memo> {
-        let i = self.memo.binary_search_by(|(k, _)| k.cmp(id)).ok()?;
+        let i = self.memo_position(id).ok()?;
         Some(&mut self.memo[i].1)
     }
 
     /// The memo of `id`, made if missing.
     fn memo(&mut self, id: &AddonId) -> &mut Memo {
-        let i = match self.memo.binary_search_by(|(k, _)| k.cmp(id)) {
+        let i = match self.memo_position(id) {
             Ok(i) => i,
             Err(i) => {
                 self.memo.insert(i, (id.clone(), Memo::default()));
